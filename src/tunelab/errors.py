@@ -1,0 +1,40 @@
+"""The one root error and its few subclasses.
+
+Every message says what was expected, what was given and how to fix it. The CLI prints the
+message (no traceback unless ``--debug``) and exits 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["TunelabError", "SpecError", "DataError", "RunError", "closest", "did_you_mean"]
+
+
+class TunelabError(Exception):
+    """Root of every error tunelab raises on purpose; its message is meant for a person."""
+
+
+class SpecError(TunelabError):
+    """The spec (YAML, Python tree or ``--set`` override) is invalid."""
+
+
+class DataError(TunelabError):
+    """Data could not be found, read or split as the spec asks."""
+
+
+class RunError(TunelabError):
+    """A run or study directory is missing, incomplete or inconsistent."""
+
+
+def closest(word: str, options: Iterable[str]) -> str | None:
+    """The option most similar to ``word``, or None when nothing is close."""
+    matches = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """`` (did you mean `x`?)`` or an empty string."""
+    match = closest(word, options)
+    return f" (did you mean `{match}`?)" if match else ""
