@@ -1,1 +1,54 @@
-"""tunelab.evaluate."""
+"""Evaluate predictions: metrics as pure numpy functions, registered by name.
+
+Classification metrics are ``fn(y_true, y_score)`` with class indices (n,) and class probabilities
+(n, k); regression metrics are ``fn(y_true, y_pred)`` with arrays (n,) or (n, d). Use
+:func:`compute_metrics` to compute several at once by name.
+"""
+
+from __future__ import annotations
+
+from tunelab.evaluate._metrics import (
+    DEFAULT_METRICS,
+    METRICS,
+    Metric,
+    accuracy,
+    balanced_accuracy,
+    compute_metrics,
+    confusion_matrix,
+    f1,
+    get_metric,
+    greater_is_better,
+    log_loss,
+    mae,
+    mse,
+    per_class_report,
+    precision,
+    r2,
+    recall,
+    rmse,
+    roc_auc,
+    top_k_accuracy,
+)
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "METRICS",
+    "Metric",
+    "accuracy",
+    "balanced_accuracy",
+    "compute_metrics",
+    "confusion_matrix",
+    "f1",
+    "get_metric",
+    "greater_is_better",
+    "log_loss",
+    "mae",
+    "mse",
+    "per_class_report",
+    "precision",
+    "r2",
+    "recall",
+    "rmse",
+    "roc_auc",
+    "top_k_accuracy",
+]
