@@ -1,12 +1,48 @@
 """Data: sources, splits, preprocessing and batched augmentation."""
 
+from tunelab.data._augment import (
+    Augment,
+    gaussian_noise,
+    hflip,
+    random_affine,
+    random_crop,
+    random_erase,
+)
 from tunelab.data._dataset import Dataset, Task
+from tunelab.data._download import MNIST_URL_BASE, download_mnist, load_checksums
+from tunelab.data._files import load_image_folder, load_npz, load_table
+from tunelab.data._idx import MNIST_FILES, load_mnist, read_idx, write_idx
+from tunelab.data._preprocess import Standardizer, fit_standardizer
+from tunelab.data._sources import BUILTINS, BuiltinInfo, load_dataset
+from tunelab.data._splits import Fold, Splits, fingerprint, make_cv, make_splits
 
-# [idx exports]
-# [augment exports]
-# [files exports]
-
-__all__ = ["Dataset", "Task"]
-# [idx __all__]
-# [augment __all__]
-# [files __all__]
+__all__ = [
+    "Dataset",
+    "Task",
+    "load_dataset",
+    "BUILTINS",
+    "BuiltinInfo",
+    "Splits",
+    "Fold",
+    "make_splits",
+    "make_cv",
+    "fingerprint",
+    "Standardizer",
+    "fit_standardizer",
+    "read_idx",
+    "write_idx",
+    "load_mnist",
+    "download_mnist",
+    "MNIST_URL_BASE",
+    "MNIST_FILES",
+    "load_checksums",
+    "Augment",
+    "random_crop",
+    "hflip",
+    "random_affine",
+    "gaussian_noise",
+    "random_erase",
+    "load_table",
+    "load_npz",
+    "load_image_folder",
+]

@@ -1,0 +1,212 @@
+"""Splits: the test part is carved out first and sealed; then holdout or CV folds.
+
+Every part is a sorted array of indices into the Dataset, with a content fingerprint so that a
+later reader can tell whether the data behind the indices changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tunelab.data._dataset import Dataset
+from tunelab.errors import DataError
+from tunelab.spec import CVSpec, SplitSpec
+
+__all__ = ["Splits", "Fold", "make_splits", "fingerprint", "make_cv"]
+
+
+@dataclass
+class Fold:
+    train: np.ndarray
+    val: np.ndarray
+
+
+@dataclass
+class Splits:
+    """Indices of the sealed test part and of each (train, val) fold of the rest."""
+
+    kind: str
+    test: np.ndarray
+    folds: list[Fold]
+    seed: int
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dev(self) -> np.ndarray:
+        """Every index that is not in the test part (train + val)."""
+        return np.unique(np.concatenate([np.concatenate([f.train, f.val]) for f in self.folds]))
+
+    def to_json(self, ds: Dataset) -> dict:
+        def part(idx: np.ndarray) -> dict:
+            return {
+                "size": int(len(idx)),
+                "fingerprint": fingerprint(ds, idx),
+                "indices": idx.tolist(),
+            }
+
+        return {
+            "kind": self.kind,
+            "seed": self.seed,
+            "n": len(ds),
+            "dataset": ds.name,
+            "test": part(self.test),
+            "folds": [{"train": part(f.train), "val": part(f.val)} for f in self.folds],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, ds: Dataset | None = None) -> Splits:
+        """Rebuild from splits.json; with ``ds``, check every fingerprint still matches."""
+        test = np.asarray(data["test"]["indices"], dtype=np.int64)
+        folds = [
+            Fold(
+                np.asarray(f["train"]["indices"], np.int64),
+                np.asarray(f["val"]["indices"], np.int64),
+            )
+            for f in data["folds"]
+        ]
+        splits = cls(kind=data["kind"], test=test, folds=folds, seed=data["seed"])
+        if ds is not None:
+            if data.get("n") != len(ds):
+                raise DataError(
+                    f"the data set now has {len(ds)} samples but the run was split over "
+                    f"{data.get('n')}; the data behind this run changed"
+                )
+            parts = [("test", data["test"], test)] + [
+                (f"fold {i} {name}", f[name], getattr(folds[i], name))
+                for i, f in enumerate(data["folds"])
+                for name in ("train", "val")
+            ]
+            for label, stored, idx in parts:
+                if stored["fingerprint"] != fingerprint(ds, idx):
+                    raise DataError(
+                        f"the {label} part's content fingerprint no longer matches splits.json "
+                        f"(stored {stored['fingerprint']}, now {fingerprint(ds, idx)}): "
+                        "the data behind this run changed"
+                    )
+        return splits
+
+
+def fingerprint(ds: Dataset, idx: np.ndarray) -> str:
+    """sha256 of the features and targets at ``idx`` (in index order), first 16 hex digits."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(ds.X[idx]).tobytes())
+    h.update(np.ascontiguousarray(ds.y[idx]).tobytes())
+    return h.hexdigest()[:16]
+
+
+def make_splits(ds: Dataset, spec: SplitSpec, *, seed: int) -> Splits:
+    """Carve out the test part, then split the rest into holdout or CV folds."""
+    seed = spec.seed if spec.seed is not None else seed
+    n = len(ds)
+    stratify = ds.task == "classification" if spec.stratify is None else spec.stratify
+    all_idx = np.arange(n)
+    grouped = spec.cv is not None and spec.cv.kind == "group"
+    if grouped and ds.groups is None:
+        raise DataError("split.cv.kind is group but the data set has no group labels")
+
+    # the test part: first, sealed
+    if spec.test == "source":
+        if ds.source_test is None:
+            raise DataError(f"split.test is `source` but {ds.name} has no test part of its own")
+        test = np.sort(ds.source_test.astype(np.int64))
+        dev = np.setdiff1d(all_idx, test)
+    elif spec.test > 0:
+        dev, test = _holdout(ds, all_idx, spec.test, seed, stratify, grouped, "split.test")
+    else:
+        dev, test = all_idx, np.empty(0, np.int64)
+
+    # then validation: one holdout fold or k folds
+    if spec.cv is None:
+        train, val = _holdout(ds, dev, spec.val, seed + 1, stratify, False, "split.val")
+        return Splits("holdout", test, [Fold(train, val)], seed)
+    folds = [
+        Fold(np.sort(dev[tr]), np.sort(dev[va])) for tr, va in _cv_folds(ds, dev, spec.cv, seed)
+    ]
+    return Splits(_cv_kind(spec.cv, ds), test, folds, seed)
+
+
+def _holdout(ds, idx, fraction, seed, stratify, grouped, what):
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    n_part = int(np.ceil(fraction * len(idx)))
+    if n_part < 1 or len(idx) - n_part < 1:
+        raise DataError(
+            f"{what}={fraction} leaves no sample on one side: the part has {len(idx)} samples. "
+            f"Use a larger data set or another fraction"
+        )
+    if grouped:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        keep, out = next(splitter.split(idx, groups=ds.groups[idx]))
+        return np.sort(idx[keep]), np.sort(idx[out])
+    labels = ds.y[idx] if stratify else None
+    try:
+        keep, out = train_test_split(idx, test_size=fraction, random_state=seed, stratify=labels)
+    except ValueError as exc:
+        counts = np.bincount(ds.y[idx]) if stratify else None
+        rare = (
+            f" (smallest class has {counts[counts > 0].min()} sample(s))"
+            if counts is not None
+            else ""
+        )
+        raise DataError(
+            f"cannot make a stratified {what} of {fraction} from {len(idx)} samples{rare}: {exc}. "
+            "Set split.stratify: false or use a smaller fraction"
+        ) from None
+    return np.sort(keep), np.sort(out)
+
+
+def _cv_kind(cv: CVSpec, ds: Dataset) -> str:
+    if cv.kind == "auto":
+        return "stratified" if ds.task == "classification" else "kfold"
+    return cv.kind
+
+
+def make_cv(cv: CVSpec, ds: Dataset, *, seed: int):
+    """The scikit-learn splitter for a CV spec (``auto`` is stratified for classification)."""
+    from sklearn import model_selection as ms
+
+    kind = _cv_kind(cv, ds)
+    rs = seed if cv.shuffle else None
+    if kind == "kfold":
+        return ms.KFold(cv.folds, shuffle=cv.shuffle, random_state=rs)
+    if kind == "stratified":
+        return ms.StratifiedKFold(cv.folds, shuffle=cv.shuffle, random_state=rs)
+    if kind == "group":
+        return ms.GroupKFold(cv.folds)
+    if kind == "loo":
+        return ms.LeaveOneOut()
+    if ds.task == "classification":
+        return ms.RepeatedStratifiedKFold(
+            n_splits=cv.folds, n_repeats=cv.repeats, random_state=seed
+        )
+    return ms.RepeatedKFold(n_splits=cv.folds, n_repeats=cv.repeats, random_state=seed)
+
+
+def _cv_folds(ds: Dataset, dev: np.ndarray, cv: CVSpec, seed: int):
+    kind = _cv_kind(cv, ds)
+    if kind != "loo" and len(dev) < cv.folds:
+        raise DataError(
+            f"split.cv.folds is {cv.folds} but the non-test part has only {len(dev)} samples; "
+            f"use at most {len(dev)} folds, `loo`, or a smaller split.test"
+        )
+    if kind == "group":
+        n_groups = len(np.unique(ds.groups[dev]))
+        if n_groups < cv.folds:
+            raise DataError(
+                f"split.cv.folds is {cv.folds} but the non-test part has only {n_groups} groups"
+            )
+    if kind in ("stratified", "repeated") and ds.task == "classification":
+        counts = np.bincount(ds.y[dev])
+        smallest = counts[counts > 0].min()
+        if smallest < cv.folds:
+            raise DataError(
+                f"stratified {cv.folds}-fold CV needs at least {cv.folds} samples of every class; "
+                f"the smallest class in the non-test part has {smallest}. Use fewer folds or "
+                "split.cv.kind: kfold"
+            )
+    splitter = make_cv(cv, ds, seed=seed)
+    groups = ds.groups[dev] if ds.groups is not None else None
+    return list(splitter.split(np.zeros(len(dev)), ds.y[dev], groups))
