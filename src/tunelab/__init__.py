@@ -1,3 +1,37 @@
-"""tunelab: train, evaluate and tune PyTorch models, honestly."""
+"""tunelab: train, evaluate and tune PyTorch models, honestly.
+
+Example:
+    >>> import tunelab
+    >>> spec = tunelab.load_spec("examples/linear_gd.yaml")   # doctest: +SKIP
+    >>> run = tunelab.train(spec, out="runs/linear")          # doctest: +SKIP
+    >>> tunelab.evaluate(run, split="test")                   # doctest: +SKIP
+
+Note: ``tunelab.evaluate`` is the function that evaluates a run; the metric functions live in
+the subpackage and are imported with ``from tunelab.evaluate import accuracy``.
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+
+# Import the subpackages first so that binding the name `evaluate` to the function below
+# does not hide the `tunelab.evaluate` metrics package from `from tunelab.evaluate import ...`.
+import tunelab.evaluate  # noqa: E402,F401  (registers the subpackage in sys.modules)
+from tunelab.errors import DataError, RunError, SpecError, TunelabError
+from tunelab.runs import Run
+from tunelab.spec import Spec, dump_spec, load_spec
+from tunelab.train import evaluate, train
+
+__all__ = [
+    "__version__",
+    "load_spec",
+    "dump_spec",
+    "Spec",
+    "train",
+    "evaluate",
+    "Run",
+    "TunelabError",
+    "SpecError",
+    "DataError",
+    "RunError",
+]

@@ -1,1 +1,30 @@
-"""tunelab.train."""
+"""Training: the loop, optimizers and schedules by name, callbacks, and runs from a spec."""
+
+from tunelab.train._callbacks import Callback, EarlyStopping, Prune, Stop
+from tunelab.train._console import Console, format_epoch
+from tunelab.train._fit import History, fit, predict
+from tunelab.train._losses import build_loss, to_scores
+from tunelab.train._optim import Schedule, build_optimizer
+from tunelab.train._run import Prepared, evaluate, prepare, resolve_device, train, train_fold
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "Prune",
+    "Stop",
+    "Console",
+    "format_epoch",
+    "History",
+    "fit",
+    "predict",
+    "build_loss",
+    "to_scores",
+    "Schedule",
+    "build_optimizer",
+    "Prepared",
+    "evaluate",
+    "prepare",
+    "resolve_device",
+    "train",
+    "train_fold",
+]

@@ -1,0 +1,273 @@
+"""Reading and writing run directories (the unit of record).
+
+A run directory holds ``spec.yaml``, ``env.json``, ``splits.json``, ``history.jsonl``,
+``model.safetensors``, ``predictions.npz`` and ``metrics.json``. Every file is written
+atomically (temporary file in the same folder, fsync, ``os.replace``) so that a crash never
+leaves a half-written file under its final name.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.errors import RunError
+from tunelab.spec import Spec, load_spec
+
+__all__ = [
+    "Run",
+    "atomic_write",
+    "write_json",
+    "read_json",
+    "append_jsonl",
+    "save_weights",
+    "load_weights",
+    "environment",
+    "prepare_out_dir",
+    "FORMAT_VERSION",
+]
+
+FORMAT_VERSION = 1
+RUN_FILES = (
+    "spec.yaml",
+    "env.json",
+    "splits.json",
+    "history.jsonl",
+    "model.safetensors",
+    "predictions.npz",
+    "metrics.json",
+    "preprocess.json",
+)
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "w") -> Iterator[Any]:
+    """Write to a temporary file next to ``path``, fsync it, then rename it over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        binary = "b" in mode
+        with os.fdopen(
+            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
+        ) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    with atomic_write(path) as fh:
+        json.dump(obj, fh, indent=2, default=_jsonable)
+        fh.write("\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"missing file: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def append_jsonl(path: Path, row: dict) -> None:
+    """Append one JSON line and flush it to disk (a crash keeps every finished line)."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row, default=_jsonable) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def save_weights(path: Path, state_dict: dict) -> None:
+    """Weights as safetensors (never pickle), written atomically."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    with atomic_write(path, "wb") as fh:
+        fh.write(save(tensors, metadata={"format": "pt", "tunelab_format": str(FORMAT_VERSION)}))
+
+
+def load_weights(path: Path) -> dict:
+    """Read a safetensors file; anything else (e.g. a pickle) is refused without being run."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"weights file not found: {path}")
+    data = path.read_bytes()
+    try:
+        return load(data)
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise RunError(
+            f"{path} is not a valid safetensors file ({exc}); tunelab never loads pickled weights"
+        ) from None
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """Create (or reuse) a run directory, refusing to clobber a folder that is not a run."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"output path {path} exists and is a file; choose a folder")
+    if path.is_dir() and any(path.iterdir()) and not (path / "spec.yaml").exists():
+        raise RunError(
+            f"output folder {path} is not empty and does not hold a tunelab run; "
+            "choose an empty or new folder"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+    for name in RUN_FILES:  # a re-run into the same folder starts clean
+        (path / name).unlink(missing_ok=True)
+    return path
+
+
+def environment(*, device: str, seed: int) -> dict:
+    """What is needed to re-run: versions, git sha, device, seed, command line."""
+    packages = {}
+    for name in (
+        "tunelab",
+        "torch",
+        "numpy",
+        "optuna",
+        "pydantic",
+        "scikit-learn",
+        "scipy",
+        "safetensors",
+        "mlxtend",
+    ):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    env = {
+        "format": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": packages,
+        "git_sha": _git_sha(),
+        "device": device,
+        "seed": seed,
+        "command": sys.argv,
+        "cwd": os.getcwd(),
+    }
+    import torch
+
+    env["threads"] = torch.get_num_threads()
+    if device.startswith("cuda"):
+        env["cuda_device"] = torch.cuda.get_device_name(torch.device(device))
+    return env
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+class Run:
+    """A run directory on disk, read lazily.
+
+    Example:
+        >>> run = Run("runs/mnist")            # doctest: +SKIP
+        >>> run.metrics["test"]["accuracy"]    # doctest: +SKIP
+        {'value': 0.962, 'ci': None}
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not (self.path / "spec.yaml").is_file():
+            what = "does not exist" if not self.path.exists() else "holds no spec.yaml"
+            raise RunError(f"{self.path} is not a tunelab run: the folder {what}")
+        env = self.path / "env.json"
+        if env.is_file():
+            fmt = read_json(env).get("format", FORMAT_VERSION)
+            if fmt > FORMAT_VERSION:
+                raise RunError(
+                    f"{self.path} was written by a newer tunelab (format {fmt}; this one reads "
+                    f"up to {FORMAT_VERSION}); upgrade tunelab to read it"
+                )
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def spec(self) -> Spec:
+        return load_spec(self.path / "spec.yaml")
+
+    @property
+    def history(self) -> list[dict]:
+        path = self.path / "history.jsonl"
+        if not path.is_file():
+            return []
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # a torn last line after a crash
+        return rows
+
+    @property
+    def metrics(self) -> dict:
+        path = self.path / "metrics.json"
+        return read_json(path) if path.is_file() else {}
+
+    @property
+    def splits(self) -> dict:
+        return read_json(self.path / "splits.json")
+
+    @property
+    def env(self) -> dict:
+        return read_json(self.path / "env.json")
+
+    def predictions(self) -> dict[str, np.ndarray]:
+        path = self.path / "predictions.npz"
+        if not path.is_file():
+            return {}
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def write_predictions(self, arrays: dict[str, np.ndarray]) -> None:
+        merged = self.predictions() | arrays
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **merged)
+        with atomic_write(self.path / "predictions.npz", "wb") as fh:
+            fh.write(buf.getvalue())

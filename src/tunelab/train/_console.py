@@ -1,0 +1,154 @@
+"""What a training run prints: one line per epoch, like the textbook, and a short summary."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from rich.console import Console as RichConsole
+from rich.table import Table
+
+__all__ = ["Console", "format_epoch"]
+
+_SHORT = {"accuracy": "acc", "balanced_accuracy": "bal_acc"}
+
+
+def _num(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    if value == 0 or 1e-3 <= abs(value) < 1e5:
+        return f"{value:.4f}"
+    return f"{value:.3e}"
+
+
+def format_epoch(row: dict[str, Any], total: int, fold: tuple | None = None) -> str:
+    """``epoch  3/10  train loss 0.1234 acc 0.9650 | val loss 0.1100 acc 0.9700 | lr 1.0e-03 | 2.1s``"""
+    width = len(str(total))
+    head = f"epoch {row['epoch']:>{width}}/{total}"
+    if fold is not None:
+        which, n = fold
+        head = ("refit  " if which == "refit" else f"fold {which + 1}/{n}  ") + head
+    parts = []
+    for side in ("train", "val"):
+        if f"{side}_loss" not in row:
+            continue
+        text = f"{side} loss {_num(row[f'{side}_loss'])}"
+        for key, value in row.items():
+            if key.startswith(f"{side}_") and key != f"{side}_loss":
+                name = key[len(side) + 1 :]
+                text += f" {_SHORT.get(name, name)} {_num(value)}"
+        parts.append(text)
+    parts.append(f"lr {row['lr']:.1e}")
+    parts.append(f"{row['seconds']:.1f}s")
+    return f"{head}  " + " | ".join(parts)
+
+
+class Console:
+    """Prints to stdout; plain text (no colour, no bars) when stdout is not a terminal."""
+
+    def __init__(self, *, quiet: bool = False, file=None):
+        self.quiet = quiet
+        self.rich = RichConsole(file=file or sys.stdout, highlight=False, soft_wrap=True)
+        self._progress = None
+        self._task = None
+
+    def print(self, text: str = "", **kwargs) -> None:
+        self.rich.print(text, **kwargs)
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.rich.print(text, style="dim", markup=False)
+
+    def header(self, spec, ds, splits, device, path) -> None:
+        if self.quiet:
+            return
+        what = "x".join(map(str, ds.in_shape))
+        classes = f", {ds.num_classes} classes" if ds.num_classes else ""
+        sizes = (
+            f"train {len(splits.folds[0].train)} / val {len(splits.folds[0].val)}"
+            if splits.kind == "holdout"
+            else f"{len(splits.folds)} folds of {len(splits.dev)}"
+        )
+        self.rich.print(
+            f"{spec.name}: {ds.name} ({len(ds)} samples of {what}{classes}) | {splits.kind}: "
+            f"{sizes} / test {len(splits.test)} (sealed) | {spec.model.name if hasattr(spec.model, 'name') else spec.model.target} "
+            f"| {spec.train.optimizer.name} lr {spec.train.optimizer.lr:g} | {device} | -> {path}",
+            markup=False,
+        )
+
+    def epoch(self, row: dict, total: int, fold: tuple | None = None) -> None:
+        self._stop_progress()
+        if not self.quiet:
+            self.rich.print(format_epoch(row, total, fold), markup=False)
+
+    def progress_hook(self):
+        """A ``(done, total)`` callable drawing a transient bar inside long epochs, or None."""
+        if self.quiet or not self.rich.is_terminal:
+            return None
+
+        def hook(done: int, total: int) -> None:
+            if self._progress is None:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+                self._progress = Progress(
+                    "batch",
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=self.rich,
+                    transient=True,
+                )
+                self._progress.start()
+                self._task = self._progress.add_task("batch", total=total)
+            self._progress.update(self._task, completed=done)
+
+        return hook
+
+    def _stop_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def metrics_table(self, metrics: dict[str, dict], title: str | None = None) -> None:
+        splits = list(metrics)
+        names = list(dict.fromkeys(k for s in splits for k in metrics[s]))
+        table = Table(title=title, show_edge=False, header_style="bold")
+        table.add_column("metric")
+        for s in splits:
+            table.add_column(s, justify="right")
+        for name in names:
+            cells = []
+            for s in splits:
+                slot = metrics[s].get(name)
+                cells.append("" if slot is None else _num(slot["value"]))
+            table.add_row(name, *cells)
+        self.rich.print(table)
+
+    def summary(
+        self, run, metrics, history, fold_rows, affine: str | None, *, seconds: float
+    ) -> None:
+        self._stop_progress()
+        if fold_rows:
+            keys = list(fold_rows[0])
+            table = Table(title="cross-validation (per fold)", show_edge=False, header_style="bold")
+            table.add_column("metric")
+            for i in range(len(fold_rows)):
+                table.add_column(f"fold {i + 1}", justify="right")
+            table.add_column("mean ± std", justify="right")
+            for k in keys:
+                vals = [r[k] for r in fold_rows]
+                finite = [v for v in vals if not math.isnan(v)]
+                mean = sum(finite) / len(finite) if finite else float("nan")
+                std = (
+                    (sum((v - mean) ** 2 for v in finite) / (len(finite) - 1)) ** 0.5
+                    if len(finite) > 1
+                    else 0.0
+                )
+                table.add_row(k, *[_num(v) for v in vals], f"{_num(mean)} ± {_num(std)}")
+            self.rich.print(table)
+        self.metrics_table(metrics)
+        if affine:
+            self.rich.print(affine, markup=False)
+        best = f"best epoch {history.best_epoch}, " if history.best_epoch else ""
+        self.rich.print(f"{best}{seconds:.1f}s in all; saved to {run.path}", markup=False)

@@ -1,0 +1,232 @@
+"""The training loop: one function, read top to bottom."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from tunelab.evaluate import compute_metrics, greater_is_better
+from tunelab.spec import FULL_BATCH_OPTIMIZERS, LBFGS, BCELoss, LossSpec, TrainSpec
+from tunelab.train._callbacks import Callback, Prune, Stop
+from tunelab.train._losses import build_loss, to_scores
+from tunelab.train._optim import Schedule, build_optimizer
+
+__all__ = ["fit", "predict", "History", "TRAIN_SIDE_METRICS"]
+
+# metrics that can be accumulated on the device during the epoch, from the training batches
+TRAIN_SIDE_METRICS = {"classification": ("accuracy",), "regression": ("mse", "rmse", "mae")}
+
+
+@dataclass
+class History:
+    """Per-epoch rows plus how training ended."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    stop_reason: str | None = None  # early stopping, pruning
+    failure: str | None = None  # e.g. "non-finite loss at epoch 3, step 12"
+    pruned: bool = False
+    seconds: float = 0.0
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module, X: torch.Tensor, *, batch_size: int, bf16: bool = False
+) -> torch.Tensor:
+    """Raw model outputs for ``X`` in eval mode, as float32, in batches."""
+    model.eval()
+    outs = []
+    for start in range(0, X.shape[0], batch_size):
+        with torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=bf16):
+            outs.append(model(X[start : start + batch_size]).float())
+    return torch.cat(outs) if outs else torch.empty(0, device=X.device)
+
+
+def fit(
+    model: torch.nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    cfg: TrainSpec,
+    *,
+    task: str,
+    loss: LossSpec,
+    metrics: Sequence[str],
+    seed: int,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    callbacks: Sequence[Callback] = (),
+    bf16: bool = False,
+    epochs: int | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> History:
+    """Train ``model`` in place on tensors that already live on its device.
+
+    Args:
+        model: the network (its parameters on the same device as the data).
+        train: ``(X, y)`` of the training part.
+        val: ``(X, y)`` of the validation part, or None (e.g. a refit on all non-test data).
+        cfg: the ``train`` section of the spec.
+        task: ``classification`` or ``regression``.
+        loss: the resolved loss spec.
+        metrics: metric names logged per epoch as ``train_<m>`` (where cheap) and ``val_<m>``.
+        seed: seeds the shuffling and augmentation generator.
+        augment: batched augmentation, applied to training batches only.
+        callbacks: objects whose ``on_epoch_end`` may return ``Stop`` or ``Prune``.
+        bf16: autocast to bfloat16 (CUDA).
+        epochs: overrides ``cfg.epochs`` (e.g. a refit for the best epoch count).
+        on_epoch: called with each finished epoch's row (printing, history files).
+        progress: called as ``progress(done_steps, total_steps)`` every few steps.
+    """
+    # --- setup: data, batches, optimizer, schedule
+    X, y = train
+    device, n = X.device, X.shape[0]
+    epochs = epochs or cfg.epochs
+    full_batch = cfg.optimizer.name in FULL_BATCH_OPTIMIZERS
+    batch_size = n if full_batch else min(cfg.batch_size, n)
+    steps = math.ceil(n / batch_size)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    loss_fn = build_loss(loss, device=device)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
+    schedule = Schedule(
+        cfg.schedule,
+        base_lrs=[g["lr"] for g in optimizer.param_groups],
+        steps_per_epoch=steps,
+        epochs=epochs,
+    )
+    penalised = [p for p in model.parameters() if p.ndim > 1] if cfg.l1 else []
+    train_side = [m for m in metrics if m in TRAIN_SIDE_METRICS[task]]
+    binary_logit = isinstance(loss, BCELoss)
+    monitor = (
+        cfg.early_stopping.monitor if cfg.early_stopping else ("val_loss" if val else "train_loss")
+    )
+    history, step, best = History(), 0, None
+    started = time.perf_counter()
+
+    def forward_loss(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(xb)
+        data_loss = loss_fn(out, yb)
+        total = (
+            data_loss + cfg.l1 * sum(p.abs().sum() for p in penalised) if penalised else data_loss
+        )
+        return out, data_loss, total
+
+    for epoch in range(1, epochs + 1):
+        # --- one epoch over shuffled batches (a batch is a slice of an index tensor)
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, device=device, generator=gen) if steps > 1 else None
+        loss_sum = torch.zeros((), device=device)
+        stat_sum = torch.zeros(2, device=device)  # correct | squared error, absolute error
+        bad_step = torch.full((), -1, device=device, dtype=torch.long)
+        for s in range(steps):
+            idx = order[s * batch_size : (s + 1) * batch_size] if order is not None else None
+            xb, yb = (X, y) if idx is None else (X[idx], y[idx])
+            if augment is not None:
+                xb = augment(xb, gen)
+            lr = schedule.apply(optimizer, step)
+            if isinstance(cfg.optimizer, LBFGS):
+                kept: list = []
+
+                def closure(xb=xb, yb=yb, kept=kept):
+                    optimizer.zero_grad(set_to_none=True)
+                    out, data_loss, total = forward_loss(xb, yb)
+                    total.backward()
+                    kept[:] = [out, data_loss]
+                    return total
+
+                optimizer.step(closure)
+                out, data_loss = kept[0].detach(), kept[1].detach()
+            else:
+                out, data_loss, total = forward_loss(xb, yb)
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                out, data_loss = out.detach(), data_loss.detach()
+            # on-device bookkeeping: no .item() inside the step
+            loss_sum += data_loss * yb.shape[0]
+            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(data_loss), s, bad_step)
+            if train_side:
+                stat_sum += _batch_stats(out, yb, task, binary_logit)
+            step += 1
+            if progress is not None and steps > 20 and s % max(1, steps // 50) == 0:
+                progress(s + 1, steps)
+
+        # --- sync point: read the epoch's numbers once
+        loss_total, stat0, stat1, first_bad = torch.cat(
+            [loss_sum.reshape(1), stat_sum, bad_step.reshape(1).float()]
+        ).tolist()
+        row: dict[str, float] = {"epoch": epoch, "train_loss": loss_total / n}
+        if not math.isfinite(row["train_loss"]):
+            history.failure = f"non-finite loss at epoch {epoch}, step {int(first_bad) + 1}"
+            history.rows.append(row | {"lr": lr, "seconds": time.perf_counter() - t0})
+            break
+        row |= _train_metrics(train_side, stat0, stat1, n * _target_dims(y))
+
+        # --- validation: loss and every logged metric
+        if val is not None:
+            val_out = predict(model, val[0], batch_size=cfg.eval_batch_size, bf16=bf16)
+            row["val_loss"] = float(loss_fn(val_out, val[1]))
+            scores = to_scores(val_out, loss, task=task).cpu().numpy()
+            if metrics:
+                values = compute_metrics(task, val[1].cpu().numpy(), scores, names=list(metrics))
+                row |= {f"val_{k}": v for k, v in values.items()}
+        row["lr"] = lr
+        row["seconds"] = time.perf_counter() - t0
+        history.rows.append(row)
+
+        # --- bookkeeping and decisions: best epoch, schedule, callbacks
+        higher = greater_is_better(monitor)
+        value = row.get(monitor, row["train_loss"])
+        if math.isfinite(value) and (best is None or (value > best if higher else value < best)):
+            best, history.best_epoch = value, epoch
+        schedule.epoch_end(
+            row, greater_is_better=greater_is_better(getattr(cfg.schedule, "monitor", "val_loss"))
+        )
+        if on_epoch is not None:
+            on_epoch(row)
+        decisions = [cb.on_epoch_end(epoch, row, model) for cb in callbacks]
+        decision = next((d for d in decisions if isinstance(d, (Stop, Prune))), None)
+        if decision is not None:
+            history.stop_reason, history.pruned = decision.reason, isinstance(decision, Prune)
+            break
+
+    for cb in callbacks:
+        cb.on_fit_end(model)
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+def _target_dims(y: torch.Tensor) -> int:
+    return 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
+
+
+def _batch_stats(
+    out: torch.Tensor, yb: torch.Tensor, task: str, binary_logit: bool
+) -> torch.Tensor:
+    """(correct, 0) for classification; (squared error, absolute error) sums for regression."""
+    if task == "classification":
+        pred = (out.reshape(-1) > 0).long() if binary_logit else out.argmax(dim=1)
+        correct = (pred == yb).sum().float()
+        return torch.stack([correct, torch.zeros_like(correct)])
+    err = out.float().reshape(yb.shape) - yb
+    return torch.stack([(err * err).sum(), err.abs().sum()])
+
+
+def _train_metrics(
+    names: Sequence[str], stat0: float, stat1: float, count: int
+) -> dict[str, float]:
+    values = {
+        "accuracy": stat0 / count,
+        "mse": stat0 / count,
+        "rmse": math.sqrt(max(stat0, 0.0) / count),
+        "mae": stat1 / count,
+    }
+    return {f"train_{m}": values[m] for m in names}

@@ -1,0 +1,432 @@
+"""From a spec to a run directory: data, splits, folds, fit, evaluation, files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tunelab.data import Dataset, Splits, Standardizer, fit_standardizer, load_dataset, make_splits
+from tunelab.errors import RunError, SpecError, did_you_mean
+from tunelab.evaluate import DEFAULT_METRICS, METRICS, compute_metrics, get_metric
+from tunelab.models import build_model
+from tunelab.runs import (
+    Run,
+    append_jsonl,
+    environment,
+    load_weights,
+    prepare_out_dir,
+    read_json,
+    save_weights,
+    write_json,
+)
+from tunelab.spec import BCELoss, CrossEntropyLoss, LinearModel, Spec, dump_spec, load_spec
+from tunelab.train._callbacks import Callback, EarlyStopping
+from tunelab.train._console import Console
+from tunelab.train._fit import History, fit, predict
+from tunelab.train._losses import build_loss, default_loss, outputs_for, to_scores
+
+__all__ = ["train", "evaluate", "resolve_device", "Prepared", "prepare", "train_fold"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is the first CUDA device when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(
+            f"train.device is {name!r} but this machine has no CUDA device; use auto or cpu"
+        )
+    return device
+
+
+@dataclass
+class Prepared:
+    """Everything a fold needs, built once: the data on the device and the resolved settings."""
+
+    spec: Spec
+    ds: Dataset
+    splits: Splits
+    X: torch.Tensor
+    y: torch.Tensor
+    device: torch.device
+    bf16: bool
+    loss: Any
+    metrics: list[str]
+
+
+def check_spec(spec: Spec) -> None:
+    """Checks that need the metric registry, done before any data is loaded."""
+    for name in (spec.train.metrics or []) + (spec.evaluate.metrics or []):
+        get_metric(name)
+    monitors = [("train.early_stopping.monitor", spec.train.early_stopping)]
+    monitors.append(("train.schedule.monitor", spec.train.schedule))
+    for where, section in monitors:
+        monitor = getattr(section, "monitor", None)
+        if monitor is None:
+            continue
+        base = monitor.removeprefix("val_").removeprefix("train_")
+        if base != "loss" and base not in METRICS:
+            valid = ["val_loss", "train_loss"] + [f"val_{m}" for m in METRICS]
+            raise SpecError(
+                f"{where}: unknown value {monitor!r}{did_you_mean(monitor, valid)}; "
+                "use val_loss, train_loss or val_<metric>"
+            )
+
+
+def prepare(spec: Spec) -> Prepared:
+    """Validate, load the data, make the splits and put the data on the device."""
+    check_spec(spec)
+    device = resolve_device(spec.train.device)
+    bf16 = spec.train.precision == "bf16" or (
+        spec.train.precision == "auto" and device.type == "cuda"
+    )
+    ds = load_dataset(spec.data, seed=spec.seed)
+    loss = spec.train.loss or default_loss(ds.task)
+    _check_loss(loss, ds)
+    splits = make_splits(ds, spec.split, seed=spec.seed)
+    logged = spec.train.metrics or [("accuracy" if ds.task == "classification" else "rmse")]
+    for name in logged:
+        if get_metric(name).task != ds.task:
+            raise SpecError(
+                f"train.metrics: {name!r} is a {get_metric(name).task} metric but "
+                f"{ds.name} is a {ds.task} task"
+            )
+    if spec.train.augment:
+        from tunelab.data import Augment
+
+        Augment([s.model_dump() for s in spec.train.augment]).check(ds.in_shape)
+    X = torch.tensor(
+        np.asarray(ds.X, dtype=np.float32), device=device
+    )  # a copy: sources may be read-only
+    y = torch.tensor(np.asarray(ds.y), device=device)
+    return Prepared(spec, ds, splits, X, y, device, bf16, loss, list(logged))
+
+
+def _check_loss(loss, ds: Dataset) -> None:
+    classification = isinstance(loss, (CrossEntropyLoss, BCELoss))
+    if classification != (ds.task == "classification"):
+        raise SpecError(
+            f"train.loss is {loss.name} but {ds.name} is a {ds.task} task; use "
+            + ("cross_entropy or bce" if ds.task == "classification" else "mse, mae or huber")
+        )
+    if isinstance(loss, BCELoss) and ds.num_classes != 2:
+        raise SpecError(
+            f"train.loss bce is for two classes; {ds.name} has {ds.num_classes}. Use cross_entropy"
+        )
+
+
+def train_fold(
+    prep: Prepared,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray | None,
+    *,
+    seed: int,
+    epochs: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    on_epoch=None,
+    progress=None,
+) -> tuple[torch.nn.Module, History, Standardizer]:
+    """Fit preprocessing on ``train_idx`` alone, build a fresh model and train it."""
+    spec, ds = prep.spec, prep.ds
+    stats = fit_standardizer(ds.X[train_idx], spec.data.preprocess)
+    torch.manual_seed(seed)
+    norm = {}
+    if stats.kind != "none":
+        shape = stats.broadcast_shape(ds.in_shape)
+        norm = {"mean": stats.mean.reshape(shape), "std": stats.std.reshape(shape)}
+    model = build_model(
+        spec.model,
+        in_shape=ds.in_shape,
+        out_features=outputs_for(prep.loss, task=ds.task, out_features=ds.out_features),
+        num_classes=ds.num_classes,
+        **norm,
+    ).to(prep.device)
+    augment = None
+    if spec.train.augment:
+        from tunelab.data import Augment
+
+        augment = Augment([s.model_dump() for s in spec.train.augment])
+    stopper = []
+    if spec.train.early_stopping and val_idx is not None:
+        es = spec.train.early_stopping
+        from tunelab.evaluate import greater_is_better
+
+        higher = es.mode == "max" or (es.mode == "auto" and greater_is_better(es.monitor))
+        stopper = [
+            EarlyStopping(
+                monitor=es.monitor,
+                greater_is_better=higher,
+                patience=es.patience,
+                min_delta=es.min_delta,
+                restore_best=es.restore_best,
+            )
+        ]
+    t_idx = torch.as_tensor(train_idx, device=prep.device)
+    val = None
+    if val_idx is not None:
+        v_idx = torch.as_tensor(val_idx, device=prep.device)
+        val = (prep.X[v_idx], prep.y[v_idx])
+    history = fit(
+        model,
+        (prep.X[t_idx], prep.y[t_idx]),
+        val,
+        spec.train,
+        task=ds.task,
+        loss=prep.loss,
+        metrics=prep.metrics,
+        seed=seed,
+        augment=augment,
+        callbacks=[*stopper, *callbacks],
+        bf16=prep.bf16,
+        epochs=epochs,
+        on_epoch=on_epoch,
+        progress=progress,
+    )
+    return model, history, stats
+
+
+def train(
+    spec: Spec | str | Path | Mapping[str, Any],
+    *,
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    quiet: bool = False,
+    console: Console | None = None,
+) -> Run:
+    """Train the model a spec describes and write a run directory.
+
+    With holdout splits the model is trained once; with ``split.cv`` it is trained on every
+    fold (validation metrics come from the out-of-fold predictions), then refit on all
+    non-test data. The sealed test part is evaluated once at the end when
+    ``evaluate.test`` is true.
+
+    Example:
+        >>> run = tunelab.train("examples/linear_gd.yaml", out="runs/linear")  # doctest: +SKIP
+        >>> run.metrics["val"]["mse"]["value"]                                 # doctest: +SKIP
+    """
+    spec = load_spec(spec, overrides=overrides)
+    console = console or Console(quiet=quiet)
+    path = prepare_out_dir(Path(out) if out is not None else Path("runs") / spec.name)
+    started = time.perf_counter()
+    prep = prepare(spec)
+    ds, splits = prep.ds, prep.splits
+
+    # --- record what is needed to re-run, before the first epoch
+    (path / "spec.yaml").write_text(dump_spec(spec), encoding="utf-8")
+    write_json(path / "env.json", environment(device=str(prep.device), seed=spec.seed))
+    write_json(path / "splits.json", splits.to_json(ds))
+    console.header(spec, ds, splits, prep.device, path)
+    run = Run(path)
+
+    # --- train: one holdout fold, or every CV fold then a refit on all non-test data
+    n_folds = len(splits.folds)
+    fold_rows: list[dict] = []
+    oof_scores: dict[int, np.ndarray] = {}
+    best_epochs = []
+    history: History | None = None
+    for k, fold in enumerate(splits.folds):
+        tag = {"fold": k} if n_folds > 1 else {}
+        model, history, stats = train_fold(
+            prep,
+            fold.train,
+            fold.val,
+            seed=spec.seed + k,
+            on_epoch=lambda row, tag=tag, k=k: (
+                append_jsonl(path / "history.jsonl", tag | row),
+                console.epoch(row, spec.train.epochs, fold=(k, n_folds) if n_folds > 1 else None),
+            ),
+            progress=console.progress_hook(),
+        )
+        if history.failure:
+            raise RunError(f"training failed: {history.failure}")
+        if history.stop_reason:
+            console.note(history.stop_reason)
+        best_epochs.append(history.best_epoch or len(history.rows))
+        if n_folds > 1:
+            scores = _scores(prep, model, fold.val)
+            oof_scores.update(zip(fold.val.tolist(), scores, strict=True))
+            fold_rows.append(_metrics(prep, fold.val, scores, loss_of=model))
+    if n_folds > 1:
+        refit_epochs = int(round(float(np.median(best_epochs))))
+        console.note(f"refit on all {len(splits.dev)} non-test samples for {refit_epochs} epochs")
+        model, history, stats = train_fold(
+            prep,
+            splits.dev,
+            None,
+            seed=spec.seed + n_folds,
+            epochs=refit_epochs,
+            on_epoch=lambda row: (
+                append_jsonl(path / "history.jsonl", {"fold": "refit"} | row),
+                console.epoch(row, refit_epochs, fold=("refit", n_folds)),
+            ),
+            progress=console.progress_hook(),
+        )
+        if history.failure:
+            raise RunError(f"refit failed: {history.failure}")
+
+    # --- save the model and its preprocessing
+    save_weights(path / "model.safetensors", model.state_dict())
+    write_json(path / "preprocess.json", stats.to_json())
+
+    # --- evaluate: validation (holdout or out-of-fold), then the sealed test part once
+    metrics: dict[str, dict] = {}
+    if n_folds == 1:
+        val_idx = splits.folds[0].val
+        val_scores = _scores(prep, model, val_idx)
+    else:
+        val_idx = np.array(sorted(oof_scores))
+        val_scores = np.stack([oof_scores[i] for i in val_idx.tolist()])
+        write_json(path / "folds.json", {"folds": fold_rows, **_mean_std(fold_rows)})
+    metrics["val"] = _slots(
+        _metrics(prep, val_idx, val_scores, loss_of=None if n_folds > 1 else model)
+    )
+    arrays = {"val_index": val_idx, "val_y": prep.ds.y[val_idx], "val_score": val_scores}
+    if spec.evaluate.test and len(splits.test):
+        test_scores = _scores(prep, model, splits.test)
+        metrics["test"] = _slots(_metrics(prep, splits.test, test_scores, loss_of=model))
+        arrays |= {
+            "test_index": splits.test,
+            "test_y": prep.ds.y[splits.test],
+            "test_score": test_scores,
+        }
+    write_json(path / "metrics.json", metrics)
+    run.write_predictions(arrays)
+
+    console.summary(
+        run,
+        metrics,
+        history,
+        fold_rows,
+        _affine_summary(spec, ds, model),
+        seconds=time.perf_counter() - started,
+    )
+    return run
+
+
+def evaluate(
+    run: Run | str | Path,
+    *,
+    split: str = "test",
+    quiet: bool = False,
+    console: Console | None = None,
+) -> dict[str, float]:
+    """Evaluate a saved run's model on one of its parts and update ``metrics.json``.
+
+    The data is re-read and checked against the fingerprints in ``splits.json``; the weights
+    come from ``model.safetensors``.
+    """
+    run = run if isinstance(run, Run) else Run(run)
+    if split not in ("test", "val", "train"):
+        raise SpecError(f"--split: expected test, val or train; got {split!r}")
+    spec = run.spec
+    prep = prepare(spec)
+    splits = Splits.from_json(run.splits, prep.ds)
+    if split == "test":
+        idx = splits.test
+        if not len(idx):
+            raise RunError(f"{run.path} has no test part (split.test was 0)")
+    elif split == "val":
+        if len(splits.folds) > 1:
+            raise RunError(
+                "a cross-validated run has no single val part: its val metrics are the "
+                "out-of-fold ones already in metrics.json"
+            )
+        idx = splits.folds[0].val
+    else:
+        idx = splits.dev if len(splits.folds) > 1 else splits.folds[0].train
+    model = _load_model(run, prep)
+    scores = _scores(prep, model, idx)
+    values = _metrics(prep, idx, scores, loss_of=model)
+    metrics = run.metrics
+    metrics[split] = _slots(values)
+    write_json(run.path / "metrics.json", metrics)
+    run.write_predictions(
+        {f"{split}_index": idx, f"{split}_y": prep.ds.y[idx], f"{split}_score": scores}
+    )
+    (console or Console(quiet=quiet)).metrics_table({split: metrics[split]})
+    return values
+
+
+def _load_model(run: Run, prep: Prepared) -> torch.nn.Module:
+    stats = Standardizer.from_json(read_json(run.path / "preprocess.json"))
+    norm = {}
+    if stats.kind != "none":
+        shape = stats.broadcast_shape(prep.ds.in_shape)
+        norm = {"mean": stats.mean.reshape(shape), "std": stats.std.reshape(shape)}
+    model = build_model(
+        prep.spec.model,
+        in_shape=prep.ds.in_shape,
+        out_features=outputs_for(prep.loss, task=prep.ds.task, out_features=prep.ds.out_features),
+        num_classes=prep.ds.num_classes,
+        **norm,
+    )
+    state = load_weights(run.path / "model.safetensors")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise RunError(
+            f"{run.path / 'model.safetensors'} does not fit the model in spec.yaml: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
+    return model.to(prep.device)
+
+
+def _scores(prep: Prepared, model: torch.nn.Module, idx: np.ndarray) -> np.ndarray:
+    X = prep.X[torch.as_tensor(idx, device=prep.device)]
+    out = predict(model, X, batch_size=prep.spec.train.eval_batch_size, bf16=prep.bf16)
+    return to_scores(out, prep.loss, task=prep.ds.task).cpu().numpy()
+
+
+def _metrics(prep: Prepared, idx: np.ndarray, scores: np.ndarray, *, loss_of) -> dict[str, float]:
+    """Every evaluation metric, plus the loss when the model's raw outputs are at hand."""
+    y = prep.ds.y[idx]
+    names = prep.spec.evaluate.metrics or list(DEFAULT_METRICS[prep.ds.task])
+    values: dict[str, float] = {}
+    if loss_of is not None:
+        X = prep.X[torch.as_tensor(idx, device=prep.device)]
+        out = predict(loss_of, X, batch_size=prep.spec.train.eval_batch_size, bf16=prep.bf16)
+        values["loss"] = float(
+            build_loss(prep.loss, device=prep.device)(
+                out, prep.y[torch.as_tensor(idx, device=prep.device)]
+            )
+        )
+    values |= compute_metrics(prep.ds.task, y, scores, names=names)
+    return values
+
+
+def _slots(values: dict[str, float]) -> dict[str, dict]:
+    """``metric -> {"value": v, "ci": None}`` (confidence intervals fill the slot later)."""
+    return {k: {"value": v, "ci": None} for k, v in values.items()}
+
+
+def _mean_std(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    keys = rows[0].keys() if rows else []
+    arr = {k: np.array([r[k] for r in rows], dtype=float) for k in keys}
+    return {
+        "mean": {k: float(np.nanmean(v)) for k, v in arr.items()},
+        "std": {k: float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0 for k, v in arr.items()},
+    }
+
+
+def _affine_summary(spec: Spec, ds: Dataset, model: torch.nn.Module) -> str | None:
+    """For a linear regression on few features: the learned line in the data's own units."""
+    if not isinstance(spec.model, LinearModel) or ds.task != "regression" or ds.in_features > 3:
+        return None
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        model.eval()
+        probe = torch.cat([torch.zeros(1, ds.in_features), torch.eye(ds.in_features)]).to(device)
+        out = model(probe.reshape(-1, *ds.in_shape)).reshape(len(probe), -1)[:, 0].cpu()
+    intercept = float(out[0])
+    slopes = (out[1:] - out[0]).tolist()
+    names = ds.feature_names or [f"x{i}" for i in range(ds.in_features)]
+    terms = " + ".join(f"{w:.4f} * {n}" for w, n in zip(slopes, names, strict=True))
+    sign = "+" if intercept >= 0 else "-"
+    return f"learned: y = {terms} {sign} {abs(intercept):.4f}"
