@@ -1,0 +1,166 @@
+"""The `tunelab` command: a thin Typer app over the public library API.
+
+Usage errors and :class:`TunelabError` print one message and exit 2; a traceback appears only
+with ``--debug`` (accepted anywhere on the command line).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tunelab import __version__
+from tunelab.errors import TunelabError, did_you_mean
+
+app = typer.Typer(
+    name="tunelab",
+    help="Train, evaluate and tune PyTorch models, honestly.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+data_app = typer.Typer(help="Download and inspect data sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="override a spec value: dotted.path=value (repeatable)"),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no per-epoch lines")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tunelab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
+) -> None:
+    """Train, evaluate and tune PyTorch models, honestly. Add --debug for tracebacks."""
+
+
+@app.command()
+def train(
+    spec: Annotated[Path, typer.Argument(help="spec file (YAML)")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="run folder (default runs/<name>)")
+    ] = None,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Train the model a spec describes; print one line per epoch; write a run folder."""
+    import tunelab
+
+    tunelab.train(spec, out=out, overrides=set_ or [], quiet=quiet)
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="run folder")],
+    split: Annotated[str, typer.Option("--split", help="test, val or train")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+) -> None:
+    """Evaluate a saved run on one of its parts and update its metrics.json."""
+    import tunelab
+
+    values = tunelab.evaluate(run, split=split, quiet=as_json)
+    if as_json:
+        typer.echo(json.dumps({split: values}, indent=2))
+
+
+@app.command()
+def datasets() -> None:
+    """List the data sets that need no files, and the file sources a spec can name."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tunelab.data import BUILTINS
+
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("source", "task", "samples", "sample shape", "classes", "from"):
+        table.add_column(col)
+    for info in BUILTINS:
+        table.add_row(info.name, info.task, info.samples, info.shape, info.classes, info.origin)
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(
+        "Full MNIST: tunelab data download mnist --dir data/mnist, then "
+        "data: {source: mnist, path: data/mnist}",
+        markup=False,
+    )
+    console.print(
+        "Your own files: data: {source: csv|parquet|npz|images, path: P, target: COL, "
+        "features: [...]}  (npz holds arrays X and y; images: one sub-folder per class)",
+        markup=False,
+    )
+
+
+@data_app.command("download")
+def data_download(
+    name: Annotated[str, typer.Argument(help="data set to download (mnist)")],
+    directory: Annotated[Path, typer.Option("--dir", help="target folder")] = Path("data/mnist"),
+    url_base: Annotated[
+        str | None, typer.Option("--url-base", help="mirror URL the files sit under")
+    ] = None,
+    checksums: Annotated[
+        Path | None,
+        typer.Option("--checksums", help="JSON {file: md5} for a mirror with other files"),
+    ] = None,
+) -> None:
+    """Download a data set's files with checksum verification."""
+    from tunelab.data import MNIST_URL_BASE, download_mnist, load_checksums
+
+    if name != "mnist":
+        raise TunelabError(
+            f"cannot download {name!r}{did_you_mean(name, ['mnist'])}; downloadable: mnist"
+        )
+    paths = download_mnist(
+        directory,
+        url_base=url_base or MNIST_URL_BASE,
+        checksums=load_checksums(checksums) if checksums else None,
+        progress=True,
+    )
+    for path in paths:
+        typer.echo(f"ok  {path}")
+    typer.echo(f"use it with: data: {{source: mnist, path: {directory}}}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        # standalone mode: typer prints usage errors itself and exits 2
+        app(args=args, prog_name="tunelab")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except TunelabError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:  # a bug, or the user's own code: one line unless --debug
+        if debug:
+            raise
+        print(
+            f"error: {type(exc).__name__}: {exc}\n"
+            "(unexpected; rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
