@@ -99,6 +99,8 @@ def fit(
         epochs=epochs,
     )
     penalised = [p for p in model.parameters() if p.ndim > 1] if cfg.l1 else []
+    # torch's L-BFGS has no weight_decay: its L2 enters the loss as (wd / 2) * ||w||^2
+    l2 = cfg.optimizer.weight_decay if isinstance(cfg.optimizer, LBFGS) else 0.0
     train_side = [m for m in metrics if m in TRAIN_SIDE_METRICS[task]]
     binary_logit = isinstance(loss, BCELoss)
     monitor = (
@@ -107,13 +109,17 @@ def fit(
     history, step, best = History(), 0, None
     started = time.perf_counter()
 
-    def forward_loss(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_loss(
+        xb: torch.Tensor, yb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(xb)
         data_loss = loss_fn(out, yb)
-        total = (
-            data_loss + cfg.l1 * sum(p.abs().sum() for p in penalised) if penalised else data_loss
-        )
+        total = data_loss
+        if penalised:
+            total = total + cfg.l1 * sum(p.abs().sum() for p in penalised)
+        if l2:
+            total = total + 0.5 * l2 * sum(p.pow(2).sum() for p in model.parameters())
         return out, data_loss, total
 
     for epoch in range(1, epochs + 1):
@@ -166,7 +172,10 @@ def fit(
         row: dict[str, float] = {"epoch": epoch, "train_loss": loss_total / n}
         if not math.isfinite(row["train_loss"]):
             history.failure = f"non-finite loss at epoch {epoch}, step {int(first_bad) + 1}"
-            history.rows.append(row | {"lr": lr, "seconds": time.perf_counter() - t0})
+            row |= {"lr": lr, "seconds": time.perf_counter() - t0}
+            history.rows.append(row)
+            if on_epoch is not None:  # the failed epoch belongs in the record too
+                on_epoch(row)
             break
         row |= _train_metrics(train_side, stat0, stat1, n * _target_dims(y))
 

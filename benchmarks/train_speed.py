@@ -1,0 +1,142 @@
+"""tunelab.train against the textbook PyTorch loop, same CNN, data, split and epochs.
+
+The textbook loop is what a reader of a PyTorch chapter writes: a DataLoader over a
+TensorDataset (batch 100, shuffled), Adam lr 1e-3, and a validation pass after every epoch.
+tunelab.train runs the spec with the same settings and does all of its bookkeeping (history
+file, splits with fingerprints, weights, final test evaluation, metrics files).
+
+Both run in one process, alternately, for a few rounds; the median of each is reported.
+
+    python benchmarks/train_speed.py                      # CPU, 10 epochs, 3 rounds
+    python benchmarks/train_speed.py --device cuda --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import tunelab
+from tunelab.data import fit_standardizer, load_dataset, make_splits
+
+SPEC = {
+    "name": "bench",
+    "seed": 0,
+    "data": {"source": "mnist-5k"},
+    "split": {"test": 0.2, "val": 0.1},
+    "model": {"name": "cnn"},
+    "train": {
+        "batch_size": 100,
+        "loss": "cross_entropy",
+        "optimizer": {"name": "adam", "lr": 1e-3},
+        "metrics": ["accuracy"],
+    },
+}
+
+
+def textbook(X_tr, y_tr, X_va, y_va, *, epochs: int, device: torch.device, seed: int) -> tuple[float, float]:
+    """The chapter's loop. Returns (seconds, final validation accuracy)."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 14 * 14, 10)
+    ).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    train_loader = DataLoader(TensorDataset(X_tr, y_tr), batch_size=100, shuffle=True)
+    val_loader = DataLoader(TensorDataset(X_va, y_va), batch_size=1000)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        for xb, yb in train_loader:
+            xb, yb = xb.to(device), yb.to(device)
+            optimizer.zero_grad()
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(yb)
+            correct += (out.argmax(1) == yb).sum().item()
+            total += len(yb)
+        model.eval()
+        v_correct, v_total, v_loss = 0, 0, 0.0
+        with torch.no_grad():
+            for xb, yb in val_loader:
+                xb, yb = xb.to(device), yb.to(device)
+                out = model(xb)
+                v_loss += loss_fn(out, yb).item() * len(yb)
+                v_correct += (out.argmax(1) == yb).sum().item()
+                v_total += len(yb)
+        print(f"  textbook epoch {epoch + 1}: train loss {loss_sum / total:.4f} acc {correct / total:.4f} | "
+              f"val loss {v_loss / v_total:.4f} acc {v_correct / v_total:.4f}")
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, v_correct / v_total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/train_speed.json"))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+
+    # the same data, split and normalisation (fitted on the training part) for both
+    spec = tunelab.load_spec(SPEC, overrides=[f"train.epochs={args.epochs}", f"train.device={args.device}"])
+    ds = load_dataset(spec.data, seed=0)
+    fold = make_splits(ds, spec.split, seed=0).folds[0]
+    stats = fit_standardizer(ds.X[fold.train], "auto")
+    X = torch.tensor((ds.X - stats.mean.reshape(1, -1, 1, 1)) / stats.std.reshape(1, -1, 1, 1))
+    y = torch.tensor(ds.y)
+    X_tr, y_tr, X_va, y_va = X[fold.train], y[fold.train], X[fold.val], y[fold.val]
+    n_train = len(fold.train)
+
+    results: dict[str, list] = {"textbook_s": [], "tunelab_s": [], "textbook_acc": [], "tunelab_acc": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            print(f"round {r + 1}/{args.rounds}")
+            seconds, acc = textbook(X_tr, y_tr, X_va, y_va, epochs=args.epochs, device=device, seed=r)
+            results["textbook_s"].append(seconds)
+            results["textbook_acc"].append(acc)
+            start = time.perf_counter()
+            run = tunelab.train(spec, out=Path(tmp) / f"r{r}", overrides=[f"seed={r}"], quiet=True)
+            results["tunelab_s"].append(time.perf_counter() - start)
+            results["tunelab_acc"].append(run.history[-1]["val_accuracy"])
+
+    textbook_rate = n_train * args.epochs / statistics.median(results["textbook_s"])
+    tunelab_rate = n_train * args.epochs / statistics.median(results["tunelab_s"])
+    summary = {
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "torch": torch.__version__,
+        "epochs": args.epochs,
+        "rounds": args.rounds,
+        "train_samples": n_train,
+        "textbook_samples_per_s": round(textbook_rate, 1),
+        "tunelab_samples_per_s": round(tunelab_rate, 1),
+        "ratio_tunelab_over_textbook": round(tunelab_rate / textbook_rate, 3),
+        "textbook_val_accuracy": round(float(np.mean(results["textbook_acc"])), 4),
+        "tunelab_val_accuracy": round(float(np.mean(results["tunelab_acc"])), 4),
+        "raw": results,
+    }
+    print(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=2))
+    print(f"tunelab / textbook = {summary['ratio_tunelab_over_textbook']:.3f}x "
+          f"(tunelab counts its whole train call: data, splits, files, test evaluation)")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Shared fixtures: the repository root and a runner for the real `tunelab` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """Run `tunelab ARGS` as a real process (console script), from ``tmp_path`` by default."""
+
+    def run(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="120")
+        exe = Path(sys.executable).with_name("tunelab")
+        return subprocess.run(
+            [str(exe), *args], cwd=cwd or tmp_path, env=env, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )
+
+    return run

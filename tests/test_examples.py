@@ -1,0 +1,49 @@
+"""The reference systems, exactly as a reader of the textbook chapter would run them."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from safetensors.numpy import load_file
+
+
+def test_linear_gd_ends_with_slope_near_2(cli, root, tmp_path):
+    result = cli("train", str(root / "examples/linear_gd.yaml"), "--out", str(tmp_path / "linear"))
+    assert result.returncode == 0, result.stderr
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("epoch")]
+    assert len(lines) == 100 and all(" val loss " in ln for ln in lines)
+    weights = load_file(tmp_path / "linear" / "model.safetensors")
+    slope = float(weights["net.1.weight"].reshape(-1)[0])  # preprocess: none -> the raw slope
+    assert abs(slope - 2.0) < 0.05
+    printed = float(re.search(r"learned: y = ([\d.]+) \* x", result.stdout).group(1))
+    assert printed == pytest.approx(slope, abs=1e-3)
+    val_losses = [float(re.search(r"val loss ([\d.e+-]+)", ln).group(1)) for ln in lines]
+    assert val_losses[-1] < val_losses[0] / 10
+
+
+@pytest.mark.slow
+def test_mnist_cnn_textbook_numbers(cli, root, tmp_path):
+    start = time.perf_counter()
+    result = cli("train", str(root / "examples/mnist_cnn.yaml"), "--out", str(tmp_path / "mnist"))
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("epoch")]
+    assert len(lines) == 10
+    pattern = r"epoch +\d+/10  train loss [\d.]+ acc [\d.]+ \| val loss [\d.]+ acc [\d.]+ \| lr 1.0e-03 \| [\d.]+s"
+    assert all(re.fullmatch(pattern, ln) for ln in lines), lines[0]
+    metrics = json.loads((tmp_path / "mnist" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"]["value"] >= 0.95
+    assert seconds < 180
+    result = cli("evaluate", str(tmp_path / "mnist"), "--split", "test")
+    assert result.returncode == 0 and "accuracy" in result.stdout
+
+
+@pytest.mark.parametrize(("example", "floor"), [("digits_mlp", 0.9), ("breast_cancer_logreg", 0.9)])
+def test_other_examples_learn(cli, root, tmp_path, example, floor):
+    result = cli("train", str(root / f"examples/{example}.yaml"), "--out", str(tmp_path / example), "-q")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / example / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"]["value"] >= floor
