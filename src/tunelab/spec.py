@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from tunelab.errors import SpecError, did_you_mean
+from tunelab.errors import SpecError, closest, did_you_mean
 
 __all__ = [
     "Spec",
@@ -683,8 +683,10 @@ def load_spec(
         raw: Any = source.model_dump(mode="json")
     elif isinstance(source, Mapping):
         raw = _plain(source)
-    else:
+    elif isinstance(source, (str, Path)):
         raw = _read_yaml(Path(source))
+    else:
+        raise SpecError(f"a spec is a YAML file path, a mapping or a Spec; got {_type(source)}")
     raw = apply_overrides(raw, overrides)
     return parse_spec(raw)
 
@@ -833,12 +835,23 @@ def _raw_path(loc: tuple, raw: Any) -> tuple[list[str | int], Any]:
             node = node[seg]
         elif isinstance(node, str) and seg not in ("name", "source"):
             continue  # a shorthand string expanded by a validator
+        elif node is not None and _is_union_label(seg):
+            continue  # a union member label (`constrained-float`, `literal['source']`, ...)
+        elif isinstance(node, list) and isinstance(seg, int):
+            keys.append(seg)  # an item the input lacks (a tuple that is too short)
+            node = None
         elif seg in ("[key]",) or not isinstance(seg, str) or _is_tag(seg):
             continue
         else:
             keys.append(seg)  # a key the input does not have (missing / unknown)
             node = None
     return keys, node
+
+
+def _is_union_label(seg: Any) -> bool:
+    return isinstance(seg, str) and (
+        not seg.isidentifier() or seg in ("int", "float", "str", "bool", "bytes", "none")
+    )
 
 
 def _is_tag(seg: str) -> bool:
@@ -863,7 +876,8 @@ def _explain(err: dict, keys: list[str | int], node: Any) -> str:
     if kind == "extra_forbidden":
         valid = _valid_keys(err["loc"][:-1], keys[:-1])
         parent = _dotted(keys[:-1]) + "." if keys[:-1] else ""
-        hint = did_you_mean(f"{parent}{keys[-1]}", [f"{parent}{v}" for v in valid])
+        match = closest(str(keys[-1]), valid)  # the key alone: a shared parent is no likeness
+        hint = f" (did you mean `{parent}{match}`?)" if match else ""
         listing = f"; valid keys here: {', '.join(valid)}" if valid and not hint else ""
         return f"unknown key `{path}`{hint}{listing}"
     if kind == "missing":

@@ -145,7 +145,7 @@ def _holdout(ds, idx, fraction, seed, stratify, grouped, what):
     try:
         keep, out = train_test_split(idx, test_size=fraction, random_state=seed, stratify=labels)
     except ValueError as exc:
-        counts = np.bincount(ds.y[idx]) if stratify else None
+        counts = np.unique(ds.y[idx], return_counts=True)[1] if stratify else None
         rare = (
             f" (smallest class has {counts[counts > 0].min()} sample(s))"
             if counts is not None
@@ -153,7 +153,7 @@ def _holdout(ds, idx, fraction, seed, stratify, grouped, what):
         )
         raise DataError(
             f"cannot make a stratified {what} of {fraction} from {len(idx)} samples{rare}: {exc}. "
-            "Set split.stratify: false or use a smaller fraction"
+            "Set split.stratify: false, or a fraction that leaves every class on both sides"
         ) from None
     return np.sort(keep), np.sort(out)
 
