@@ -44,11 +44,17 @@ SPEC = {
 }
 
 
-def textbook(X_tr, y_tr, X_va, y_va, *, epochs: int, device: torch.device, seed: int) -> tuple[float, float]:
+def textbook(
+    X_tr, y_tr, X_va, y_va, *, epochs: int, device: torch.device, seed: int
+) -> tuple[float, float]:
     """The chapter's loop. Returns (seconds, final validation accuracy)."""
     torch.manual_seed(seed)
     model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 14 * 14, 10)
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 14 * 14, 10),
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
@@ -77,15 +83,19 @@ def textbook(X_tr, y_tr, X_va, y_va, *, epochs: int, device: torch.device, seed:
                 v_loss += loss_fn(out, yb).item() * len(yb)
                 v_correct += (out.argmax(1) == yb).sum().item()
                 v_total += len(yb)
-        print(f"  textbook epoch {epoch + 1}: train loss {loss_sum / total:.4f} acc {correct / total:.4f} | "
-              f"val loss {v_loss / v_total:.4f} acc {v_correct / v_total:.4f}")
+        print(
+            f"  textbook epoch {epoch + 1}: train loss {loss_sum / total:.4f} acc {correct / total:.4f} | "
+            f"val loss {v_loss / v_total:.4f} acc {v_correct / v_total:.4f}"
+        )
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start, v_correct / v_total
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
@@ -94,7 +104,9 @@ def main() -> None:
     device = torch.device(args.device)
 
     # the same data, split and normalisation (fitted on the training part) for both
-    spec = tunelab.load_spec(SPEC, overrides=[f"train.epochs={args.epochs}", f"train.device={args.device}"])
+    spec = tunelab.load_spec(
+        SPEC, overrides=[f"train.epochs={args.epochs}", f"train.device={args.device}"]
+    )
     ds = load_dataset(spec.data, seed=0)
     fold = make_splits(ds, spec.split, seed=0).folds[0]
     stats = fit_standardizer(ds.X[fold.train], "auto")
@@ -103,11 +115,18 @@ def main() -> None:
     X_tr, y_tr, X_va, y_va = X[fold.train], y[fold.train], X[fold.val], y[fold.val]
     n_train = len(fold.train)
 
-    results: dict[str, list] = {"textbook_s": [], "tunelab_s": [], "textbook_acc": [], "tunelab_acc": []}
+    results: dict[str, list] = {
+        "textbook_s": [],
+        "tunelab_s": [],
+        "textbook_acc": [],
+        "tunelab_acc": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}")
-            seconds, acc = textbook(X_tr, y_tr, X_va, y_va, epochs=args.epochs, device=device, seed=r)
+            seconds, acc = textbook(
+                X_tr, y_tr, X_va, y_va, epochs=args.epochs, device=device, seed=r
+            )
             results["textbook_s"].append(seconds)
             results["textbook_acc"].append(acc)
             start = time.perf_counter()
@@ -132,8 +151,10 @@ def main() -> None:
         "raw": results,
     }
     print(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=2))
-    print(f"tunelab / textbook = {summary['ratio_tunelab_over_textbook']:.3f}x "
-          f"(tunelab counts its whole train call: data, splits, files, test evaluation)")
+    print(
+        f"tunelab / textbook = {summary['ratio_tunelab_over_textbook']:.3f}x "
+        f"(tunelab counts its whole train call: data, splits, files, test evaluation)"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(summary, indent=2) + "\n")
 

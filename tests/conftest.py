@@ -21,12 +21,31 @@ def root() -> Path:
 def cli(tmp_path):
     """Run `tunelab ARGS` as a real process (console script), from ``tmp_path`` by default."""
 
-    def run(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, cwd: Path | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="120")
         exe = Path(sys.executable).with_name("tunelab")
         return subprocess.run(
-            [str(exe), *args], cwd=cwd or tmp_path, env=env, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            [str(exe), *args],
+            cwd=cwd or tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` need CUDA; skip them (with the reason) where there is none."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

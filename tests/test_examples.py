@@ -43,7 +43,9 @@ def test_mnist_cnn_textbook_numbers(cli, root, tmp_path):
 
 @pytest.mark.parametrize(("example", "floor"), [("digits_mlp", 0.9), ("breast_cancer_logreg", 0.9)])
 def test_other_examples_learn(cli, root, tmp_path, example, floor):
-    result = cli("train", str(root / f"examples/{example}.yaml"), "--out", str(tmp_path / example), "-q")
+    result = cli(
+        "train", str(root / f"examples/{example}.yaml"), "--out", str(tmp_path / example), "-q"
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / example / "metrics.json").read_text())
     assert metrics["test"]["accuracy"]["value"] >= floor

@@ -50,6 +50,7 @@ RUN_FILES = (
     "predictions.npz",
     "metrics.json",
     "preprocess.json",
+    "folds.json",
 )
 
 

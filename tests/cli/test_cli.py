@@ -28,8 +28,15 @@ def test_train_then_evaluate_linear(cli, root, tmp_path):
     assert len(epoch_lines) == 100
     assert all("val loss" in line for line in epoch_lines)
     assert "learned: y = 1.9" in result.stdout or "learned: y = 2.0" in result.stdout
-    for name in ("spec.yaml", "env.json", "splits.json", "history.jsonl", "model.safetensors",
-                 "predictions.npz", "metrics.json"):
+    for name in (
+        "spec.yaml",
+        "env.json",
+        "splits.json",
+        "history.jsonl",
+        "model.safetensors",
+        "predictions.npz",
+        "metrics.json",
+    ):
         assert (out / name).is_file(), name
 
     before = json.loads((out / "metrics.json").read_text())
@@ -44,8 +51,17 @@ def test_train_then_evaluate_linear(cli, root, tmp_path):
 
 def test_overrides_reach_the_resolved_spec(cli, root, tmp_path):
     out = tmp_path / "r"
-    result = cli("train", str(root / "examples/linear_gd.yaml"), "--out", str(out),
-                 "--set", "train.epochs=3", "--set", "train.optimizer.lr=0.05", "-q")
+    result = cli(
+        "train",
+        str(root / "examples/linear_gd.yaml"),
+        "--out",
+        str(out),
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "train.optimizer.lr=0.05",
+        "-q",
+    )
     assert result.returncode == 0, result.stderr
     assert not any(ln.startswith("epoch") for ln in result.stdout.splitlines())  # quiet
     spec = (out / "spec.yaml").read_text()
@@ -73,8 +89,16 @@ def test_spec_errors_exit_2_without_traceback(cli, root, override, expected):
 
 def test_missing_data_file_names_the_path(cli, root, tmp_path):
     missing = tmp_path / "nowhere" / "table.csv"
-    result = cli("train", str(root / "examples/mnist_cnn.yaml"), "--set", "data.source=csv",
-                 "--set", f"data.path={missing}", "--set", "data.target=y")
+    result = cli(
+        "train",
+        str(root / "examples/mnist_cnn.yaml"),
+        "--set",
+        "data.source=csv",
+        "--set",
+        f"data.path={missing}",
+        "--set",
+        "data.target=y",
+    )
     assert result.returncode == 2
     assert str(missing) in result.stderr
     assert "Traceback" not in result.stderr
@@ -101,7 +125,16 @@ def test_debug_shows_the_traceback(cli):
 def test_datasets_lists_every_source(cli):
     result = cli("datasets")
     assert result.returncode == 0
-    for name in ("mnist-5k", "digits", "iris", "wine", "breast-cancer", "diabetes", "linear", "mnist"):
+    for name in (
+        "mnist-5k",
+        "digits",
+        "iris",
+        "wine",
+        "breast-cancer",
+        "diabetes",
+        "linear",
+        "mnist",
+    ):
         assert name in result.stdout
 
 
@@ -135,8 +168,17 @@ def test_data_download_from_a_local_mirror_then_train(cli, mirror, tmp_path):
     sums = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in served.iterdir()}
     (tmp_path / "sums.json").write_text(json.dumps(sums))
     target = tmp_path / "mnist"
-    result = cli("data", "download", "mnist", "--dir", str(target), "--url-base", url,
-                 "--checksums", str(tmp_path / "sums.json"))
+    result = cli(
+        "data",
+        "download",
+        "mnist",
+        "--dir",
+        str(target),
+        "--url-base",
+        url,
+        "--checksums",
+        str(tmp_path / "sums.json"),
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in target.iterdir()) == sorted(sums)
     spec = tmp_path / "spec.yaml"

@@ -88,7 +88,8 @@ def fit(
     epochs = epochs or cfg.epochs
     full_batch = cfg.optimizer.name in FULL_BATCH_OPTIMIZERS
     batch_size = n if full_batch else min(cfg.batch_size, n)
-    steps = math.ceil(n / batch_size)
+    # a lone last sample joins the batch before it (batch norm cannot train on one sample)
+    steps = n // batch_size if n % batch_size == 1 else math.ceil(n / batch_size)
     gen = torch.Generator(device=device).manual_seed(seed)
     loss_fn = build_loss(loss, device=device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
@@ -131,7 +132,8 @@ def fit(
         stat_sum = torch.zeros(2, device=device)  # correct | squared error, absolute error
         bad_step = torch.full((), -1, device=device, dtype=torch.long)
         for s in range(steps):
-            idx = order[s * batch_size : (s + 1) * batch_size] if order is not None else None
+            end = n if s == steps - 1 else (s + 1) * batch_size
+            idx = order[s * batch_size : end] if order is not None else None
             xb, yb = (X, y) if idx is None else (X[idx], y[idx])
             if augment is not None:
                 xb = augment(xb, gen)
@@ -192,7 +194,8 @@ def fit(
         history.rows.append(row)
 
         # --- bookkeeping and decisions: best epoch, schedule, callbacks
-        higher = greater_is_better(monitor)
+        mode = cfg.early_stopping.mode if cfg.early_stopping else "auto"
+        higher = mode == "max" or (mode == "auto" and greater_is_better(monitor))
         value = row.get(monitor, row["train_loss"])
         if math.isfinite(value) and (best is None or (value > best if higher else value < best)):
             best, history.best_epoch = value, epoch

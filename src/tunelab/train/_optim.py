@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from tunelab.errors import SpecError, did_you_mean
 from tunelab.spec import (
     GD,
     LBFGS,
@@ -157,7 +158,16 @@ class Schedule:
         s = self.spec
         if not isinstance(s, PlateauSchedule):
             return
-        value = logs[s.monitor]
+        value = logs.get(s.monitor)
+        if value is None and "val_loss" in logs:
+            raise SpecError(
+                f"train.schedule.monitor: {s.monitor!r} is not logged"
+                f"{did_you_mean(s.monitor, logs)}; logged: {', '.join(sorted(logs))}"
+            )
+        if value is None:  # no validation part (a refit on all non-test data): the train side
+            value = logs.get("train_" + s.monitor.removeprefix("val_"))
+            if value is None:
+                return
         sign = 1.0 if (s.mode == "max" or (s.mode == "auto" and greater_is_better)) else -1.0
         if self._best is None or sign * (value - self._best) > s.threshold * max(
             1.0, abs(self._best)

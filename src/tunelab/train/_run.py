@@ -28,7 +28,7 @@ from tunelab.runs import (
 from tunelab.spec import BCELoss, CrossEntropyLoss, LinearModel, Spec, dump_spec, load_spec
 from tunelab.train._callbacks import Callback, EarlyStopping
 from tunelab.train._console import Console
-from tunelab.train._fit import History, fit, predict
+from tunelab.train._fit import TRAIN_SIDE_METRICS, History, fit, predict
 from tunelab.train._losses import build_loss, default_loss, outputs_for, to_scores
 
 __all__ = ["train", "evaluate", "resolve_device", "Prepared", "prepare", "train_fold"]
@@ -98,6 +98,7 @@ def prepare(spec: Spec) -> Prepared:
                 f"train.metrics: {name!r} is a {get_metric(name).task} metric but "
                 f"{ds.name} is a {ds.task} task"
             )
+    _check_monitors(spec, ds.task, logged)
     if spec.train.augment:
         from tunelab.data import Augment
 
@@ -107,6 +108,22 @@ def prepare(spec: Spec) -> Prepared:
     )  # a copy: sources may be read-only
     y = torch.tensor(np.asarray(ds.y), device=device)
     return Prepared(spec, ds, splits, X, y, device, bf16, loss, list(logged))
+
+
+def _check_monitors(spec: Spec, task: str, logged: list[str]) -> None:
+    """Early stopping and plateau schedules can only watch values that every epoch logs."""
+    values = ["val_loss", "train_loss", *(f"val_{m}" for m in logged)]
+    values += [f"train_{m}" for m in logged if m in TRAIN_SIDE_METRICS[task]]
+    for where, section in (
+        ("train.early_stopping.monitor", spec.train.early_stopping),
+        ("train.schedule.monitor", spec.train.schedule),
+    ):
+        monitor = getattr(section, "monitor", None)
+        if monitor is not None and monitor not in values:
+            raise SpecError(
+                f"{where}: {monitor!r} is not logged{did_you_mean(monitor, values)}; logged: "
+                f"{', '.join(values)}. Add the metric to train.metrics to watch it"
+            )
 
 
 def _check_loss(loss, ds: Dataset) -> None:
@@ -213,9 +230,9 @@ def train(
     """
     spec = load_spec(spec, overrides=overrides)
     console = console or Console(quiet=quiet)
-    path = prepare_out_dir(Path(out) if out is not None else Path("runs") / spec.name)
     started = time.perf_counter()
-    prep = prepare(spec)
+    prep = prepare(spec)  # spec and data errors first: a failed start leaves `out` untouched
+    path = prepare_out_dir(Path(out) if out is not None else Path("runs") / spec.name)
     ds, splits = prep.ds, prep.splits
 
     # --- record what is needed to re-run, before the first epoch
@@ -350,7 +367,9 @@ def evaluate(
     run.write_predictions(
         {f"{split}_index": idx, f"{split}_y": prep.ds.y[idx], f"{split}_score": scores}
     )
-    (console or Console(quiet=quiet)).metrics_table({split: metrics[split]})
+    console = console or Console(quiet=quiet)
+    if not console.quiet:
+        console.metrics_table({split: metrics[split]})
     return values
 
 
