@@ -34,7 +34,7 @@ class History:
     seconds: float = 0.0
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(
     model: torch.nn.Module, X: torch.Tensor, *, batch_size: int, bf16: bool = False
 ) -> torch.Tensor:

@@ -267,9 +267,9 @@ def train(
             console.note(history.stop_reason)
         best_epochs.append(history.best_epoch or len(history.rows))
         if n_folds > 1:
-            scores = _scores(prep, model, fold.val)
+            scores, values = _evaluate_part(prep, model, fold.val)
             oof_scores.update(zip(fold.val.tolist(), scores, strict=True))
-            fold_rows.append(_metrics(prep, fold.val, scores, loss_of=model))
+            fold_rows.append(values)
     if n_folds > 1:
         refit_epochs = int(round(float(np.median(best_epochs))))
         console.note(f"refit on all {len(splits.dev)} non-test samples for {refit_epochs} epochs")
@@ -296,18 +296,17 @@ def train(
     metrics: dict[str, dict] = {}
     if n_folds == 1:
         val_idx = splits.folds[0].val
-        val_scores = _scores(prep, model, val_idx)
-    else:
+        val_scores, val_values = _evaluate_part(prep, model, val_idx)
+    else:  # pooled out-of-fold predictions: an honest estimate, without a single model's loss
         val_idx = np.array(sorted(oof_scores))
         val_scores = np.stack([oof_scores[i] for i in val_idx.tolist()])
+        val_values = _metrics(prep, val_idx, val_scores)
         write_json(path / "folds.json", {"folds": fold_rows, **_mean_std(fold_rows)})
-    metrics["val"] = _slots(
-        _metrics(prep, val_idx, val_scores, loss_of=None if n_folds > 1 else model)
-    )
+    metrics["val"] = _slots(val_values)
     arrays = {"val_index": val_idx, "val_y": prep.ds.y[val_idx], "val_score": val_scores}
     if spec.evaluate.test and len(splits.test):
-        test_scores = _scores(prep, model, splits.test)
-        metrics["test"] = _slots(_metrics(prep, splits.test, test_scores, loss_of=model))
+        test_scores, test_values = _evaluate_part(prep, model, splits.test)
+        metrics["test"] = _slots(test_values)
         arrays |= {
             "test_index": splits.test,
             "test_y": prep.ds.y[splits.test],
@@ -359,8 +358,7 @@ def evaluate(
     else:
         idx = splits.dev if len(splits.folds) > 1 else splits.folds[0].train
     model = _load_model(run, prep)
-    scores = _scores(prep, model, idx)
-    values = _metrics(prep, idx, scores, loss_of=model)
+    scores, values = _evaluate_part(prep, model, idx)
     metrics = run.metrics
     metrics[split] = _slots(values)
     write_json(run.path / "metrics.json", metrics)
@@ -397,27 +395,24 @@ def _load_model(run: Run, prep: Prepared) -> torch.nn.Module:
     return model.to(prep.device)
 
 
-def _scores(prep: Prepared, model: torch.nn.Module, idx: np.ndarray) -> np.ndarray:
-    X = prep.X[torch.as_tensor(idx, device=prep.device)]
-    out = predict(model, X, batch_size=prep.spec.train.eval_batch_size, bf16=prep.bf16)
-    return to_scores(out, prep.loss, task=prep.ds.task).cpu().numpy()
+def _evaluate_part(
+    prep: Prepared, model: torch.nn.Module, idx: np.ndarray
+) -> tuple[np.ndarray, dict[str, float]]:
+    """One pass of the model over a part: its scores, and every metric with the loss."""
+    t_idx = torch.as_tensor(idx, device=prep.device)
+    out = predict(model, prep.X[t_idx], batch_size=prep.spec.train.eval_batch_size, bf16=prep.bf16)
+    loss = float(build_loss(prep.loss, device=prep.device)(out, prep.y[t_idx]))
+    scores = to_scores(out, prep.loss, task=prep.ds.task).cpu().numpy()
+    return scores, _metrics(prep, idx, scores, loss=loss)
 
 
-def _metrics(prep: Prepared, idx: np.ndarray, scores: np.ndarray, *, loss_of) -> dict[str, float]:
-    """Every evaluation metric, plus the loss when the model's raw outputs are at hand."""
-    y = prep.ds.y[idx]
+def _metrics(
+    prep: Prepared, idx: np.ndarray, scores: np.ndarray, *, loss: float | None = None
+) -> dict[str, float]:
+    """Every evaluation metric of the task (or the spec's list), after the loss if given."""
     names = prep.spec.evaluate.metrics or list(DEFAULT_METRICS[prep.ds.task])
-    values: dict[str, float] = {}
-    if loss_of is not None:
-        X = prep.X[torch.as_tensor(idx, device=prep.device)]
-        out = predict(loss_of, X, batch_size=prep.spec.train.eval_batch_size, bf16=prep.bf16)
-        values["loss"] = float(
-            build_loss(prep.loss, device=prep.device)(
-                out, prep.y[torch.as_tensor(idx, device=prep.device)]
-            )
-        )
-    values |= compute_metrics(prep.ds.task, y, scores, names=names)
-    return values
+    values = {"loss": loss} if loss is not None else {}
+    return values | compute_metrics(prep.ds.task, prep.ds.y[idx], scores, names=names)
 
 
 def _slots(values: dict[str, float]) -> dict[str, dict]:
