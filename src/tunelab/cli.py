@@ -65,6 +65,46 @@ def train(
 
 
 @app.command()
+def tune(
+    spec: Annotated[Path, typer.Argument(help="spec file (YAML) with a tune section")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="study folder (default studies/<name>)")
+    ] = None,
+    set_: SetOption = None,
+    trials: Annotated[
+        int | None, typer.Option("--trials", help="total trials (failed and pruned count)")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="seconds for the search")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="worker processes on this machine")
+    ] = 1,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="SQLAlchemy URL, e.g. postgresql://host/db")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the study in --out")] = False,
+    nested: Annotated[int | None, typer.Option("--nested", help="outer folds of nested CV")] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Search hyperparameters; refit the best on all non-test data; evaluate the test part once."""
+    from tunelab.tune import tune as run_tune
+
+    run_tune(
+        spec,
+        out=out,
+        overrides=set_ or [],
+        trials=trials,
+        timeout=timeout,
+        workers=workers,
+        storage=storage,
+        resume=resume,
+        nested=nested,
+        quiet=quiet,
+    )
+
+
+@app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="run folder")],
     split: Annotated[str, typer.Option("--split", help="test, val or train")] = "test",
@@ -150,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except Exception as exc:  # a bug, or the user's own code: one line unless --debug
         if debug:
             raise

@@ -9,11 +9,25 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["TunelabError", "SpecError", "DataError", "RunError", "closest", "did_you_mean"]
+__all__ = [
+    "TunelabError",
+    "SpecError",
+    "DataError",
+    "RunError",
+    "StudyFailed",
+    "closest",
+    "did_you_mean",
+]
 
 
 class TunelabError(Exception):
-    """Root of every error tunelab raises on purpose; its message is meant for a person."""
+    """Root of every error tunelab raises on purpose; its message is meant for a person.
+
+    ``exit_code`` is what the CLI exits with: 2 for usage errors (the default), 1 for work
+    that ran and failed (e.g. every trial of a study failed).
+    """
+
+    exit_code = 2
 
 
 class SpecError(TunelabError):
@@ -26,6 +40,12 @@ class DataError(TunelabError):
 
 class RunError(TunelabError):
     """A run or study directory is missing, incomplete or inconsistent."""
+
+
+class StudyFailed(TunelabError):
+    """A study ran but no trial completed."""
+
+    exit_code = 1
 
 
 def closest(word: str, options: Iterable[str]) -> str | None:

@@ -52,6 +52,7 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "apply_overrides",
+    "set_values",
     "dump_spec",
 ]
 
@@ -616,8 +617,109 @@ class EvaluateSpec(_Node):
     test: bool = Field(True, description="evaluate the sealed test part once at the end of train")
 
 
+class SpaceRange(_Node):
+    """A numeric range; integers when low, high (and step) are all written as integers."""
+
+    low: int | float
+    high: int | float
+    log: bool = False
+    step: Annotated[int | float, Field(gt=0)] | None = None
+    when: dict[str, Any] | None = Field(
+        None,
+        description="sample only when these paths have these values, e.g. "
+        "{train.optimizer.name: sgd} (a list means any of them)",
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> SpaceRange:
+        if not self.low < self.high:
+            raise ValueError(f"low must be below high; got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0; got low={self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("a range is either log or stepped, not both")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        values = [self.low, self.high] + ([self.step] if self.step is not None else [])
+        return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
+class SpaceChoice(_Node):
+    """Categorical values, optionally conditional (``when``)."""
+
+    choices: list[Any] = Field(min_length=1)
+    when: dict[str, Any] | None = None
+
+
+class SamplerSpec(_Node):
+    name: Literal["grid", "random", "tpe", "cmaes", "qmc", "gp"] = "tpe"
+    seed: int | None = Field(None, description="defaults to the spec's seed")
+    n_startup_trials: int = Field(
+        8, ge=0, description="random trials before tpe/gp model the space"
+    )
+    multivariate: bool = Field(True, description="tpe: model parameters jointly")
+
+
+class PrunerSpec(_Node):
+    """When to stop bad trials early. ``none`` runs every trial to the end.
+
+    median / percentile: stop a trial whose value at a step is worse than the median (or the
+    given percentile) of earlier trials at that step. asha / hyperband: successive halving over
+    steps. wilcoxon: for cross-validation, a paired test of the trial's finished folds against
+    the best trial's same folds.
+    """
+
+    name: Literal["none", "median", "percentile", "asha", "hyperband", "wilcoxon"] = "median"
+    n_startup_trials: int = Field(4, ge=0, description="median/percentile: trials before pruning")
+    n_warmup_steps: int = Field(1, ge=0, description="median/percentile: steps before pruning")
+    percentile: Annotated[float, Field(gt=0.0, lt=100.0)] = 25.0
+    min_resource: int = Field(1, ge=1, description="asha/hyperband: steps before the first rung")
+    reduction_factor: int = Field(3, ge=2)
+    p_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+    n_startup_steps: int = Field(2, ge=0, description="wilcoxon: folds before testing")
+
+
 class TuneSpec(_Node):
-    """Search settings (arrive with `tunelab tune`)."""
+    """What to search, how, and for how long (``tunelab tune``)."""
+
+    trials: int | None = Field(20, ge=1, description="total trials, failed and pruned included")
+    timeout: PositiveFloat | None = Field(None, description="seconds for the search")
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    objective: str | None = Field(
+        None, description="val.<metric> or val.loss; default val.accuracy or val.rmse by task"
+    )
+    direction: Literal["auto", "maximize", "minimize"] = "auto"
+    space: dict[str, list[Any] | SpaceRange | SpaceChoice] = Field(min_length=1)
+    refit: bool = Field(True, description="refit the best on all non-test data, test it once")
+    top: int = Field(10, ge=1, description="rows of the final table")
+
+    @field_validator("sampler", "pruner", mode="before")
+    @classmethod
+    def _name_shorthand(cls, value: Any) -> Any:
+        return _expand_shorthand("name")(value)
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _entries(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            for path, entry in value.items():
+                if isinstance(entry, list) and not entry:
+                    raise ValueError(f"space entry {path!r} is an empty list of choices")
+                if not isinstance(entry, (list, Mapping)):
+                    raise ValueError(
+                        f"space entry {path!r}: expected a list of choices or a range "
+                        f"{{low, high}}; got {entry!r}"
+                    )
+        return value
+
+    @model_validator(mode="after")
+    def _budget(self) -> TuneSpec:
+        if self.trials is None and self.timeout is None:
+            raise ValueError("set tune.trials, tune.timeout or both")
+        return self
 
 
 class Spec(_Node):
@@ -715,19 +817,31 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[str]) -> dict[st
     None). A segment that is an integer indexes a list. Setting a key under a shorthand string
     (``optimizer: adam``) expands it to ``{name: adam}`` first.
     """
-    tree = _plain(raw)
+    pairs: dict[str, Any] = {}
     for item in overrides:
         path, sep, text = item.partition("=")
-        keys = [k for k in path.strip().split(".")]
-        if not sep or not path.strip() or any(not k for k in keys):
+        if not sep or not path.strip() or any(not k for k in path.strip().split(".")):
             raise SpecError(
                 f"an override is `dotted.path=value`, e.g. train.epochs=3; got {item!r}"
             )
-        value = _yaml_scalar(text, item)
+        pairs[path.strip()] = _yaml_scalar(text, item)
+    return set_values(raw, pairs)
+
+
+def set_values(raw: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a raw spec tree with ``{dotted.path: value}`` applied in order.
+
+    Integer segments index lists; a shorthand string (``optimizer: adam``) on the way is
+    expanded to ``{name: adam}``; setting ``name``/``source`` to another variant keeps only
+    the keys that variant accepts.
+    """
+    tree = _plain(raw)
+    for path, value in values.items():
+        keys = path.split(".")
         node: Any = tree
         for depth, key in enumerate(keys[:-1]):
             node = _child(node, key, keys[: depth + 1])
-        _assign(node, keys[-1], value, keys)
+        _assign(node, keys[-1], _plain(value), keys)
     return tree
 
 
@@ -755,6 +869,13 @@ def _assign(node: Any, key: str, value: Any, keys: list[str]) -> None:
     if isinstance(node, list):
         node[_index(key, node, keys)] = value
     elif isinstance(node, dict):
+        if key in ("name", "source") and key in node and node[key] != value:
+            # switching variant (adam -> sgd): keep only the keys the new variant accepts
+            loc = tuple(int(k) if k.lstrip("-").isdigit() else k for k in keys[:-1]) + (value,)
+            valid = _valid_keys(loc, [])
+            if valid:
+                for stale in [k for k in node if k not in valid]:
+                    del node[stale]
         node[key] = value
     else:
         raise SpecError(f"override: `{'.'.join(keys[:-1])}` is a value, not a section")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -80,18 +82,32 @@ def check_spec(spec: Spec) -> None:
             )
 
 
-def prepare(spec: Spec) -> Prepared:
-    """Validate, load the data, make the splits and put the data on the device."""
+def prepare(
+    spec: Spec, *, reuse: Prepared | None = None, extra_metrics: Sequence[str] = ()
+) -> Prepared:
+    """Validate, load the data, make the splits and put the data on the device.
+
+    With ``reuse`` the data, splits and device of an earlier :class:`Prepared` are kept and
+    only the training settings come from ``spec`` (a tuning trial: data is loaded once per
+    worker, not once per trial). ``extra_metrics`` are logged per epoch as well.
+    """
     check_spec(spec)
-    device = resolve_device(spec.train.device)
+    if reuse is None:
+        device = resolve_device(spec.train.device)
+        ds = load_dataset(spec.data, seed=spec.seed)
+        splits = make_splits(ds, spec.split, seed=spec.seed)
+        # a copy: built-in sources are read-only
+        X = torch.tensor(np.asarray(ds.X, dtype=np.float32), device=device)
+        y = torch.tensor(np.asarray(ds.y), device=device)
+    else:
+        device, ds, splits, X, y = reuse.device, reuse.ds, reuse.splits, reuse.X, reuse.y
     bf16 = spec.train.precision == "bf16" or (
         spec.train.precision == "auto" and device.type == "cuda"
     )
-    ds = load_dataset(spec.data, seed=spec.seed)
     loss = spec.train.loss or default_loss(ds.task)
     _check_loss(loss, ds)
-    splits = make_splits(ds, spec.split, seed=spec.seed)
     logged = spec.train.metrics or [("accuracy" if ds.task == "classification" else "rmse")]
+    logged = list(dict.fromkeys([*logged, *extra_metrics]))
     for name in logged:
         if get_metric(name).task != ds.task:
             raise SpecError(
@@ -103,11 +119,7 @@ def prepare(spec: Spec) -> Prepared:
         from tunelab.data import Augment
 
         Augment([s.model_dump() for s in spec.train.augment]).check(ds.in_shape)
-    X = torch.tensor(
-        np.asarray(ds.X, dtype=np.float32), device=device
-    )  # a copy: sources may be read-only
-    y = torch.tensor(np.asarray(ds.y), device=device)
-    return Prepared(spec, ds, splits, X, y, device, bf16, loss, list(logged))
+    return Prepared(spec, ds, splits, X, y, device, bf16, loss, logged)
 
 
 def _check_monitors(spec: Spec, task: str, logged: list[str]) -> None:
@@ -216,13 +228,15 @@ def train(
     overrides: Sequence[str] = (),
     quiet: bool = False,
     console: Console | None = None,
+    refit_epochs: int | None = None,
 ) -> Run:
     """Train the model a spec describes and write a run directory.
 
     With holdout splits the model is trained once; with ``split.cv`` it is trained on every
     fold (validation metrics come from the out-of-fold predictions), then refit on all
     non-test data. The sealed test part is evaluated once at the end when
-    ``evaluate.test`` is true.
+    ``evaluate.test`` is true. With ``refit_epochs`` (the refit of a study's best) one model
+    is trained on all non-test data for that many epochs, with no validation part.
 
     Example:
         >>> run = tunelab.train("examples/linear_gd.yaml", out="runs/linear")  # doctest: +SKIP
@@ -243,12 +257,13 @@ def train(
     run = Run(path)
 
     # --- train: one holdout fold, or every CV fold then a refit on all non-test data
+    refit_only = refit_epochs is not None
     n_folds = len(splits.folds)
     fold_rows: list[dict] = []
     oof_scores: dict[int, np.ndarray] = {}
     best_epochs = []
     history: History | None = None
-    for k, fold in enumerate(splits.folds):
+    for k, fold in enumerate(splits.folds if refit_epochs is None else []):
         tag = {"fold": k} if n_folds > 1 else {}
         model, history, stats = train_fold(
             prep,
@@ -270,8 +285,8 @@ def train(
             scores, values = _evaluate_part(prep, model, fold.val)
             oof_scores.update(zip(fold.val.tolist(), scores, strict=True))
             fold_rows.append(values)
-    if n_folds > 1:
-        refit_epochs = int(round(float(np.median(best_epochs))))
+    if n_folds > 1 or refit_epochs is not None:
+        refit_epochs = refit_epochs or int(round(float(np.median(best_epochs))))
         console.note(f"refit on all {len(splits.dev)} non-test samples for {refit_epochs} epochs")
         model, history, stats = train_fold(
             prep,
@@ -294,16 +309,18 @@ def train(
 
     # --- evaluate: validation (holdout or out-of-fold), then the sealed test part once
     metrics: dict[str, dict] = {}
-    if n_folds == 1:
-        val_idx = splits.folds[0].val
-        val_scores, val_values = _evaluate_part(prep, model, val_idx)
-    else:  # pooled out-of-fold predictions: an honest estimate, without a single model's loss
-        val_idx = np.array(sorted(oof_scores))
-        val_scores = np.stack([oof_scores[i] for i in val_idx.tolist()])
-        val_values = _metrics(prep, val_idx, val_scores)
-        write_json(path / "folds.json", {"folds": fold_rows, **_mean_std(fold_rows)})
-    metrics["val"] = _slots(val_values)
-    arrays = {"val_index": val_idx, "val_y": prep.ds.y[val_idx], "val_score": val_scores}
+    arrays: dict[str, np.ndarray] = {}
+    if not refit_only:
+        if n_folds == 1:
+            val_idx = splits.folds[0].val
+            val_scores, val_values = _evaluate_part(prep, model, val_idx)
+        else:  # pooled out-of-fold predictions: an honest estimate, without one model's loss
+            val_idx = np.array(sorted(oof_scores))
+            val_scores = np.stack([oof_scores[i] for i in val_idx.tolist()])
+            val_values = _metrics(prep, val_idx, val_scores)
+            write_json(path / "folds.json", {"folds": fold_rows, **_mean_std(fold_rows)})
+        metrics["val"] = _slots(val_values)
+        arrays = {"val_index": val_idx, "val_y": prep.ds.y[val_idx], "val_score": val_scores}
     if spec.evaluate.test and len(splits.test):
         test_scores, test_values = _evaluate_part(prep, model, splits.test)
         metrics["test"] = _slots(test_values)
@@ -358,6 +375,8 @@ def evaluate(
     else:
         idx = splits.dev if len(splits.folds) > 1 else splits.folds[0].train
     model = _load_model(run, prep)
+    if split == "test":
+        _warn_if_sealed(run)
     scores, values = _evaluate_part(prep, model, idx)
     metrics = run.metrics
     metrics[split] = _slots(values)
@@ -368,7 +387,44 @@ def evaluate(
     console = console or Console(quiet=quiet)
     if not console.quiet:
         console.metrics_table({split: metrics[split]})
+    if split == "test":
+        _log_if_sealed(run, values)
     return values
+
+
+def _sealed_folder(run: Run) -> Path | None:
+    """The study folder whose seal.json covers this run (``studies/x/best``), if any."""
+    for folder in (run.path, run.path.parent):
+        if (folder / "seal.json").is_file():
+            return folder
+    return None
+
+
+def _warn_if_sealed(run: Run) -> None:
+    folder = _sealed_folder(run)
+    used = len(read_json(folder / "seal.json").get("evaluations", [])) if folder else 0
+    if used:
+        print(
+            f"warning: the sealed test part of study {folder} has been evaluated {used} time(s) "
+            "already; every further look makes the test estimate less honest",
+            file=sys.stderr,
+        )
+
+
+def _log_if_sealed(run: Run, values: dict[str, float]) -> None:
+    folder = _sealed_folder(run)
+    if folder is None:
+        return
+    record = read_json(folder / "seal.json")
+    record.setdefault("evaluations", []).append(
+        {
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+            "run": str(run.path),
+            "metrics": values,
+        }
+    )
+    write_json(folder / "seal.json", record)
 
 
 def _load_model(run: Run, prep: Prepared) -> torch.nn.Module:

@@ -1,0 +1,209 @@
+"""What a study prints: a bar over trials, one line per trial, a table of the best."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console as RichConsole
+from rich.table import Table
+
+__all__ = ["StudyConsole", "format_params"]
+
+
+def _num(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.4f}" if 1e-3 <= abs(value) < 1e5 or value == 0 else f"{value:.3e}"
+
+
+def format_params(values: dict) -> str:
+    """``optimizer.name=adam optimizer.lr=1.2e-03`` (the last two parts of each path)."""
+    parts = []
+    for path, value in values.items():
+        short = ".".join(path.split(".")[-2:])
+        if isinstance(value, float):
+            value = f"{value:.3g}" if 1e-2 <= abs(value) < 1e4 else f"{value:.2e}"
+        parts.append(f"{short}={value}")
+    return " ".join(parts)
+
+
+def _value(trial: optuna.trial.FrozenTrial) -> str:
+    folds = trial.user_attrs.get("fold_values") or []
+    if trial.state == TrialState.COMPLETE:
+        if len(folds) > 1:
+            return f"{_num(float(np.mean(folds)))} ± {_num(float(np.std(folds, ddof=1)))}"
+        return _num(trial.value)
+    return ""
+
+
+class StudyConsole:
+    """Trial lines on stdout; a progress bar (done/total, best, elapsed, ETA) on a terminal."""
+
+    def __init__(self, *, quiet: bool = False, file=None):
+        self.quiet = quiet
+        self.rich = RichConsole(file=file or sys.stdout, highlight=False, soft_wrap=True)
+        self._seen: set[int] = set()
+        self._study: optuna.Study | None = None
+        self._progress = None
+        self._task = None
+        self._total = None
+        self._started = time.time()
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self.rich.print(text, style="dim", markup=False)
+
+    def header(
+        self, spec, prep, folder, *, metric, maximize, total, workers, resumed, interrupted
+    ) -> None:
+        if self.quiet:
+            return
+        splits = prep.splits
+        parts = (
+            "holdout" if splits.kind == "holdout" else f"{len(splits.folds)}-fold {splits.kind} CV"
+        )
+        budget = [f"{total} trials"] if total else []
+        if spec.tune.timeout:
+            budget.append(f"{spec.tune.timeout:g}s")
+        self.rich.print(
+            f"study {spec.name}: {len(spec.tune.space)} parameters, {spec.tune.sampler.name} sampler, "
+            f"{spec.tune.pruner.name} pruner, {'maximise' if maximize else 'minimise'} val.{metric} | "
+            f"{prep.ds.name}, {parts}, test {len(splits.test)} sealed | {' / '.join(budget)} | "
+            f"{workers} worker(s) | -> {folder}",
+            markup=False,
+        )
+        if resumed is not None:
+            self.rich.print(f"resuming: {resumed} trial(s) kept", markup=False)
+        for number in interrupted:
+            self.rich.print(f"trial {number} was interrupted: marked FAIL", markup=False)
+
+    def start(self, study: optuna.Study, *, total: int | None, timeout: float | None) -> None:
+        self._study, self._total = study, total
+        self._seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self._started = time.time()
+        if self.quiet or not self.rich.is_terminal:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("trials"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.rich,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(
+            "trials", total=total or None, completed=len(self._seen), best="-"
+        )
+
+    def poll(self) -> None:
+        """Print every trial that finished since the last call; move the bar."""
+        if self._study is None:
+            return
+        trials = self._study.get_trials(deepcopy=False)
+        for trial in trials:
+            if trial.state.is_finished() and trial.number not in self._seen:
+                self._seen.add(trial.number)
+                self._line(trial)
+        if self._progress is not None:
+            best = self._best()
+            self._progress.update(self._task, completed=len(self._seen), best=_num(best))
+
+    def _best(self) -> float | None:
+        try:
+            return self._study.best_value
+        except ValueError:
+            return None
+
+    def _line(self, trial) -> None:
+        if self.quiet:
+            return
+        state = trial.state.name
+        detail = _value(trial)
+        if trial.state == TrialState.PRUNED:
+            detail = trial.user_attrs.get("prune_reason") or "pruned"
+        elif trial.state == TrialState.FAIL:
+            detail = trial.user_attrs.get("fail_reason") or "failed"
+        seconds = trial.user_attrs.get("seconds")
+        took = f"{seconds:.1f}s" if seconds is not None else ""
+        params = format_params(trial.user_attrs.get("values") or {})
+        self.rich.print(
+            f"trial {trial.number:>3}  {state:<8}  {detail}  {took}  {params}", markup=False
+        )
+
+    def stop(self, study: optuna.Study) -> None:
+        self._study = study
+        self.poll()
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def summary(self, study: optuna.Study, *, top: int, metric: str, maximize: bool) -> None:
+        trials = study.get_trials(deepcopy=False)
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        done.sort(key=lambda t: t.value, reverse=maximize)
+        counts = {
+            s: sum(t.state == s for t in trials)
+            for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        }
+        table = Table(
+            title=f"top trials by val.{metric} (mean ± std over folds)",
+            show_edge=False,
+            header_style="bold",
+        )
+        for col in ("rank", "trial", f"val.{metric}", "epochs", "params"):
+            table.add_column(col, justify="right" if col != "params" else "left")
+        for rank, trial in enumerate(done[:top], 1):
+            table.add_row(
+                str(rank),
+                str(trial.number),
+                _value(trial),
+                ",".join(map(str, trial.user_attrs.get("best_epochs") or [])),
+                format_params(trial.user_attrs.get("values") or {}),
+            )
+        self.rich.print(table)
+        self.rich.print(
+            f"{len(trials)} trials: {counts[TrialState.COMPLETE]} complete, "
+            f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed; "
+            f"{time.time() - self._started:.0f}s",
+            markup=False,
+        )
+        best = study.best_trial
+        self.rich.print(f"best: trial {best.number}, val.{metric} {_value(best)}", markup=False)
+        for path, value in (best.user_attrs.get("values") or {}).items():
+            self.rich.print(f"  {path}: {value}", markup=False)
+
+    def refit(self, result) -> None:
+        if result.test_metrics is None:
+            return
+        test = result.test_metrics
+        shown = ", ".join(
+            f"{k} {_num(v)}"
+            for k, v in test.items()
+            if k in ("accuracy", "f1_macro", "roc_auc", "rmse", "r2", "loss")
+        )
+        self.rich.print(
+            f"refit of the best on all non-test data -> {result.path / 'best'}; sealed test: {shown}",
+            markup=False,
+        )
+        self.rich.print(
+            f"best spec: {result.path / 'best.yaml'} (tunelab train {result.path / 'best.yaml'})",
+            markup=False,
+        )

@@ -1,0 +1,162 @@
+"""One trial: the base spec with sampled values, trained on every fold, reported to Optuna.
+
+Pruning semantics (what a pruner compares):
+
+- holdout: the objective after each epoch, at step = epoch.
+- cross-validation with median / percentile / asha / hyperband: the objective after each epoch
+  of each fold, at step = fold * epochs + epoch. Trials are compared at the same fold and
+  epoch, so a trial clearly worse during its first fold is stopped before the second.
+- cross-validation with wilcoxon: the objective of each finished fold, at step = fold. The
+  pruner runs a paired Wilcoxon signed-rank test of the trial's finished folds against the best
+  trial's same folds, and stops the trial once it is significantly worse.
+
+A trial's value is the mean over folds of the objective at the epoch the fold's model ends
+with: the last epoch, or the best one when early stopping restores the best weights.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from tunelab.errors import TunelabError
+from tunelab.runs import append_jsonl, write_json
+from tunelab.train import Callback, Prepared, Prune, prepare, train_fold
+from tunelab.tune._space import Param, sample, trial_spec
+
+__all__ = ["TrialContext", "Outcome", "run_trial"]
+
+
+@dataclass
+class TrialContext:
+    """What every trial of a worker shares (the data is loaded once per worker)."""
+
+    base: dict[str, Any]  # the resolved base spec tree
+    params: list[Param]
+    metric: str  # "accuracy", "loss", ...
+    maximize: bool
+    wilcoxon: bool
+    prep: Prepared
+    folder: Path
+
+    @property
+    def key(self) -> str:
+        return f"val_{self.metric}"
+
+
+@dataclass
+class Outcome:
+    state: str  # COMPLETE | PRUNED | FAIL
+    value: float | None = None
+    fold_values: list[float] = field(default_factory=list)
+    best_epochs: list[int] = field(default_factory=list)
+    reason: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _Report(Callback):
+    """Report the objective to the trial after each epoch; prune when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, key: str, offset: int):
+        self.trial, self.key, self.offset = trial, key, offset
+
+    def on_epoch_end(self, epoch, logs, model):
+        value = logs.get(self.key)
+        if value is None or not math.isfinite(value):
+            return None
+        step = self.offset + epoch
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            return Prune(f"pruned at step {step} ({self.key} {value:.4g})")
+        return None
+
+
+def run_trial(trial: optuna.Trial, ctx: TrialContext) -> Outcome:
+    """Sample, train every fold, and say how the trial ended. Never raises for trial errors."""
+    start = time.perf_counter()
+    folder = ctx.folder / "trials" / str(trial.number)
+    folder.mkdir(parents=True, exist_ok=True)
+    outcome = Outcome("FAIL")
+    try:
+        outcome.params = sample(trial, ctx.params, ctx.base)
+        outcome = _train_folds(trial, ctx, outcome, folder)
+    except optuna.TrialPruned as exc:
+        outcome.state, outcome.reason = "PRUNED", str(exc) or "pruned"
+    except TunelabError as exc:
+        outcome.state, outcome.reason = "FAIL", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # the user's model or data code: a failed trial, not a failed study
+        outcome.state, outcome.reason = "FAIL", f"{type(exc).__name__}: {exc}"
+        (folder / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
+    outcome.seconds = time.perf_counter() - start
+    write_json(folder / "trial.json", _record(trial.number, outcome))
+    return outcome
+
+
+def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folder: Path) -> Outcome:
+    spec = trial_spec(ctx.base, outcome.params)
+    extra = [] if ctx.metric == "loss" else [ctx.metric]
+    prep = prepare(spec, reuse=ctx.prep, extra_metrics=extra)
+    folds = prep.splits.folds
+    epochs = spec.train.epochs
+    restore = bool(spec.train.early_stopping and spec.train.early_stopping.restore_best)
+    for k, fold in enumerate(folds):
+        callbacks = [] if ctx.wilcoxon else [_Report(trial, ctx.key, offset=k * epochs)]
+        tag = {"fold": k} if len(folds) > 1 else {}
+        _, history, _ = train_fold(
+            prep,
+            fold.train,
+            fold.val,
+            seed=spec.seed + k,
+            callbacks=callbacks,
+            on_epoch=lambda row, tag=tag: append_jsonl(folder / "history.jsonl", tag | row),
+        )
+        if history.failure:
+            where = f" (fold {k + 1} of {len(folds)})" if len(folds) > 1 else ""
+            return _done(outcome, "FAIL", reason=history.failure + where)
+        if history.pruned:
+            return _done(outcome, "PRUNED", reason=history.stop_reason)
+        chosen = history.best_epoch if restore and history.best_epoch else len(history.rows)
+        row = next(r for r in history.rows if r["epoch"] == chosen)
+        value = row.get(ctx.key)
+        if value is None or not math.isfinite(value):
+            return _done(outcome, "FAIL", reason=f"{ctx.key} is {value} after fold {k + 1}")
+        outcome.fold_values.append(float(value))
+        outcome.best_epochs.append(int(history.best_epoch or len(history.rows)))
+        if ctx.wilcoxon:
+            trial.report(float(value), k)
+            if trial.should_prune():
+                return _done(
+                    outcome, "PRUNED", reason=f"wilcoxon: worse than the best after fold {k + 1}"
+                )
+    return _done(outcome, "COMPLETE", value=float(np.mean(outcome.fold_values)))
+
+
+def _done(
+    outcome: Outcome, state: str, *, value: float | None = None, reason: str | None = None
+) -> Outcome:
+    outcome.state, outcome.value, outcome.reason = state, value, reason
+    return outcome
+
+
+def _record(number: int, outcome: Outcome) -> dict:
+    values = outcome.fold_values
+    return {
+        "number": number,
+        "state": outcome.state,
+        "value": outcome.value,
+        "params": outcome.params,
+        "fold_values": values,
+        "mean": float(np.mean(values)) if values else None,
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else None),
+        "best_epochs": outcome.best_epochs,
+        "reason": outcome.reason,
+        "seconds": outcome.seconds,
+    }

@@ -1,0 +1,461 @@
+"""`tunelab tune`: a study from a spec, with workers, resume, the seal and the refit of the best."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+import os
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tunelab.data import Fold, Splits
+from tunelab.errors import RunError, SpecError, StudyFailed
+from tunelab.evaluate import get_metric, greater_is_better
+from tunelab.runs import Run, read_json, write_json
+from tunelab.spec import Spec, dump_spec, load_spec, parse_spec, set_values
+from tunelab.train import Console, prepare, train
+from tunelab.tune._console import StudyConsole
+from tunelab.tune._objective import TrialContext, run_trial
+from tunelab.tune._seal import log_test_evaluation, seal
+from tunelab.tune._space import Param, grid_space, parse_space, trial_spec
+from tunelab.tune._study import (
+    build_pruner,
+    build_sampler,
+    fail_interrupted,
+    heartbeat,
+    open_storage,
+    study_lock,
+    worker_token,
+)
+
+__all__ = ["tune", "StudyResult", "objective_of", "run_worker"]
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass
+class StudyResult:
+    """What a finished study says: the best trial, counts, and the refit's test metrics."""
+
+    path: Path
+    best_number: int
+    best_value: float
+    best_params: dict[str, Any]
+    objective: str
+    direction: str
+    counts: dict[str, int]
+    best_run: Run | None = None
+    test_metrics: dict[str, float] | None = None
+    nested: dict[str, Any] | None = field(default=None)
+
+
+def objective_of(spec: Spec, task: str) -> tuple[str, bool]:
+    """(metric, maximize) from ``tune.objective`` (``val.accuracy``, ``val_loss``, ...)."""
+    text = spec.tune.objective or ("val.accuracy" if task == "classification" else "val.rmse")
+    side, _, metric = text.replace("_", ".", 1).partition(".")
+    if side == "test":
+        raise SpecError(f"tune.objective {text!r}: the test part is sealed; tune on val.<metric>")
+    if side != "val" or not metric:
+        raise SpecError(f"tune.objective: expected val.<metric> or val.loss; got {text!r}")
+    if metric != "loss" and get_metric(metric).task != task:
+        raise SpecError(
+            f"tune.objective: {metric} is a {get_metric(metric).task} metric, but "
+            f"this is a {task} task"
+        )
+    direction = spec.tune.direction
+    maximize = direction == "maximize" or (direction == "auto" and greater_is_better(metric))
+    return metric, maximize
+
+
+def tune(
+    spec: Spec | str | Path | Mapping[str, Any],
+    *,
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    trials: int | None = None,
+    timeout: float | None = None,
+    workers: int = 1,
+    storage: str | None = None,
+    resume: bool = False,
+    nested: int | None = None,
+    quiet: bool = False,
+) -> StudyResult:
+    """Search the spec's ``tune.space``; refit the best on all non-test data; test it once.
+
+    Args:
+        spec: a spec with a ``tune`` section (path, mapping or Spec).
+        out: the study folder (default ``studies/<name>``).
+        overrides: ``dotted.path=value`` applied to the base spec before the search.
+        trials: total number of trials (overrides ``tune.trials``); failed and pruned count.
+        timeout: seconds for the search (overrides ``tune.timeout``).
+        workers: processes on this machine sharing the study's storage.
+        storage: an SQLAlchemy URL (e.g. ``postgresql://...``); default SQLite in the folder.
+        resume: continue the study in ``out``; finished trials are kept, never re-run.
+        nested: wrap the whole procedure in this many outer folds (nested cross-validation).
+        quiet: no per-trial lines.
+    """
+    spec = load_spec(spec, overrides=overrides)
+    if spec.tune is None:
+        raise SpecError(
+            "the spec has no `tune` section: add tune: {space: {...}} "
+            "(see examples/mnist_tune.yaml)"
+        )
+    budget = {
+        k: v for k, v in (("tune.trials", trials), ("tune.timeout", timeout)) if v is not None
+    }
+    if budget:  # the command line's budget, validated like the spec's own
+        spec = parse_spec(set_values(spec.model_dump(mode="json"), budget))
+    if workers < 1:
+        raise SpecError(f"--workers: expected at least 1; got {workers}")
+    params = parse_space(spec.tune, spec)  # every entry checked before any data is loaded
+    folder = Path(out) if out is not None else Path("studies") / spec.name
+    if nested:
+        from tunelab.tune._nested import nested_cv
+
+        return nested_cv(spec, params, folder, outer=nested, workers=workers, quiet=quiet)
+    return run_study(
+        spec, params, folder, workers=workers, storage=storage, resume=resume, quiet=quiet
+    )
+
+
+def run_study(
+    spec: Spec,
+    params: list[Param],
+    folder: Path,
+    *,
+    workers: int = 1,
+    storage: str | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    prep=None,
+) -> StudyResult:
+    """One study in ``folder`` (see :func:`tune`); ``prep`` reuses already prepared data."""
+    console = StudyConsole(quiet=quiet)
+    exists = (folder / "study.json").is_file()
+    if exists and not resume:
+        raise RunError(
+            f"{folder} already holds a study; pass --resume to continue it, or choose another --out"
+        )
+    if resume and not exists:
+        raise RunError(f"nothing to resume: {folder} holds no study (no study.json)")
+    _check_writable(folder)
+    prep = prep or prepare(spec)
+    metric, maximize = objective_of(spec, prep.ds.task)
+    seal(folder, prep.ds, prep.splits)
+    _record_spec(folder, spec, resume=resume)
+    storage_obj, url = open_storage(folder, storage)
+    total = spec.tune.trials
+    if spec.tune.sampler.name == "grid":
+        size = math.prod(len(v) for v in grid_space(params).values())
+        total = min(total or size, size)
+    write_json(
+        folder / "study.json",
+        {
+            "name": spec.name,
+            "objective": f"val.{metric}",
+            "direction": "maximize" if maximize else "minimize",
+            "storage": "sqlite (study.db)" if storage is None else url.split("://")[0],
+            "trials": total,
+            "timeout": spec.tune.timeout,
+            "workers": workers,
+        },
+    )
+    seed = spec.tune.sampler.seed if spec.tune.sampler.seed is not None else spec.seed
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=storage_obj,
+        load_if_exists=True,
+        direction="maximize" if maximize else "minimize",
+        sampler=build_sampler(spec.tune.sampler, params, seed=seed),
+        pruner=build_pruner(spec.tune.pruner),
+    )
+    interrupted = fail_interrupted(study)
+    base = spec.model_dump(mode="json")
+    ctx = TrialContext(
+        base, params, metric, maximize, spec.tune.pruner.name == "wilcoxon", prep, folder
+    )
+    done_before = len(study.get_trials(deepcopy=False))
+    console.header(
+        spec,
+        prep,
+        folder,
+        metric=metric,
+        maximize=maximize,
+        total=total,
+        workers=workers,
+        resumed=done_before if resume else None,
+        interrupted=interrupted,
+    )
+
+    # --- the search
+    deadline = time.time() + spec.tune.timeout if spec.tune.timeout else None
+    console.start(study, total=total, timeout=spec.tune.timeout)
+    try:
+        if workers == 1:
+            run_worker(ctx, study, folder, total=total, deadline=deadline, on_trial=console.poll)
+        else:
+            _run_processes(
+                spec,
+                folder,
+                storage,
+                workers=workers,
+                total=total,
+                deadline=deadline,
+                seed=seed,
+                console=console,
+            )
+    finally:
+        console.stop(study)
+
+    # --- results: the best trial, its spec, the refit and the single test evaluation
+    frozen = study.get_trials(deepcopy=False)
+    counts = {
+        s.name: sum(t.state == s for t in frozen)
+        for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    }
+    if not counts["COMPLETE"]:
+        reasons = sorted(
+            {
+                t.user_attrs.get("fail_reason") or t.user_attrs.get("prune_reason") or "?"
+                for t in frozen
+            }
+        )
+        raise StudyFailed(
+            f"no trial of {len(frozen)} completed ({counts['PRUNED']} pruned, {counts['FAIL']} failed); "
+            f"reasons: {'; '.join(reasons[:5])}"
+        )
+    best = study.best_trial
+    best_spec = trial_spec(base, best.user_attrs.get("values", {}))
+    (folder / "best.yaml").write_text(dump_spec(best_spec), encoding="utf-8")
+    result = StudyResult(
+        path=folder,
+        best_number=best.number,
+        best_value=float(best.value),
+        best_params=best.user_attrs.get("values", {}),
+        objective=f"val.{metric}",
+        direction="maximize" if maximize else "minimize",
+        counts=counts,
+    )
+    console.summary(study, top=spec.tune.top, metric=metric, maximize=maximize)
+    if spec.tune.refit and len(prep.splits.test):
+        result.best_run, result.test_metrics = _refit(best, best_spec, folder, quiet=quiet)
+        console.refit(result)
+    write_json(
+        folder / "result.json",
+        {
+            "best_trial": result.best_number,
+            "best_value": result.best_value,
+            "best_params": result.best_params,
+            "objective": result.objective,
+            "direction": result.direction,
+            "counts": counts,
+            "refit_epochs": _refit_epochs(best),
+            "test": result.test_metrics,
+        },
+    )
+    return result
+
+
+def run_worker(
+    ctx: TrialContext,
+    study: optuna.Study,
+    folder: Path,
+    *,
+    total: int | None,
+    deadline: float | None,
+    on_trial: Callable[[], None] | None = None,
+) -> int:
+    """Ask, run and tell trials until the total or the deadline is reached. Returns how many."""
+    ran = 0
+    while True:
+        with study_lock(folder):  # counting and creating together: exactly `total` trials
+            fail_interrupted(study)
+            if total is not None and len(study.get_trials(deepcopy=False)) >= total:
+                return ran
+            if deadline is not None and time.time() >= deadline:
+                return ran
+            trial = study.ask()
+            trial.set_user_attr("worker", worker_token())
+        with heartbeat(study, trial):
+            outcome = run_trial(trial, ctx)
+        for key, value in (
+            ("values", outcome.params),
+            ("fold_values", outcome.fold_values),
+            ("best_epochs", outcome.best_epochs),
+            ("seconds", round(outcome.seconds, 3)),
+        ):
+            trial.set_user_attr(key, value)
+        if outcome.state == "COMPLETE":
+            _tell(study, trial, outcome.value, TrialState.COMPLETE)
+        elif outcome.state == "PRUNED":
+            trial.set_user_attr("prune_reason", outcome.reason)
+            _tell(study, trial, None, TrialState.PRUNED)
+        else:
+            trial.set_user_attr("fail_reason", outcome.reason)
+            _tell(study, trial, None, TrialState.FAIL)
+        ran += 1
+        if on_trial is not None:
+            on_trial()
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None, state: TrialState) -> None:
+    """``study.tell``; the grid sampler's ``study.stop()`` on an exhausted grid is harmless here.
+
+    Optuna stores the trial's state in a ``finally`` even when the sampler's after-trial hook
+    raises, and our own total already ends the search when the grid is done.
+    """
+    try:
+        study.tell(trial, value, state=state)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
+
+
+def _run_processes(
+    spec, folder, storage, *, workers, total, deadline, seed, console, splits
+) -> None:
+    """Spawn ``workers`` processes on this machine; the main process only watches."""
+    mp = multiprocessing.get_context("spawn")
+    cores = os.cpu_count() or 1
+    payload = {
+        "spec": spec.model_dump(mode="json"),
+        "folder": str(folder),
+        "storage": storage,
+        "total": total,
+        "deadline": deadline,
+        "threads": max(1, cores // workers),
+        "seed": seed,
+    }
+    procs = [
+        mp.Process(target=_worker_process, args=(payload | {"index": i},), daemon=False)
+        for i in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            console.poll()
+            for p in procs:
+                p.join(timeout=0.5 / workers)
+        console.poll()
+    except BaseException:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(timeout=10)
+        raise
+    crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+    if crashed:
+        console.note(f"{len(crashed)} worker(s) exited with codes {crashed}; their trials are kept")
+
+
+def _worker_process(payload: dict) -> None:
+    """A worker process: its own torch threads, data loaded once, trials until done."""
+    import torch
+
+    torch.set_num_threads(payload["threads"])
+    spec = parse_spec(payload["spec"])
+    if spec.train.device == "auto" and torch.cuda.is_available():  # spread workers over GPUs
+        spec.train.device = f"cuda:{payload['index'] % torch.cuda.device_count()}"
+    folder = Path(payload["folder"])
+    params = parse_space(spec.tune, spec)
+    parts = payload["splits"]  # the main process's splits (nested CV makes its own)
+    splits = Splits(
+        parts["kind"],
+        np.asarray(parts["test"], np.int64),
+        [Fold(np.asarray(t, np.int64), np.asarray(v, np.int64)) for t, v in parts["folds"]],
+        parts["seed"],
+    )
+    prep = dataclasses.replace(prepare(spec), splits=splits)
+    metric, maximize = objective_of(spec, prep.ds.task)
+    storage, _ = open_storage(folder, payload["storage"])
+    study = optuna.load_study(
+        study_name=spec.name,
+        storage=storage,
+        sampler=build_sampler(spec.tune.sampler, params, seed=payload["seed"] + payload["index"]),
+        pruner=build_pruner(spec.tune.pruner),
+    )
+    ctx = TrialContext(
+        spec.model_dump(mode="json"),
+        params,
+        metric,
+        maximize,
+        spec.tune.pruner.name == "wilcoxon",
+        prep,
+        folder,
+    )
+    run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
+
+
+def _refit_epochs(best: FrozenTrial) -> int | None:
+    epochs = best.user_attrs.get("best_epochs") or []
+    return int(round(statistics.median(epochs))) if epochs else None
+
+
+def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, quiet: bool):
+    """Refit the best configuration on all non-test data and evaluate the test part once.
+
+    A study resumed after its refit keeps that refit (and its single test evaluation) while
+    the best trial is unchanged.
+    """
+    previous = folder / "result.json"
+    best_dir = folder / "best"
+    if previous.is_file() and (best_dir / "metrics.json").is_file():
+        prior = read_json(previous)
+        if prior.get("best_trial") == best.number and prior.get("test"):
+            return Run(best_dir), prior["test"]
+    run = train(
+        best_spec,
+        out=best_dir,
+        refit_epochs=_refit_epochs(best) or best_spec.train.epochs,
+        console=Console(quiet=True),
+    )
+    test = {k: v["value"] for k, v in run.metrics.get("test", {}).items()}
+    log_test_evaluation(folder, run=best_dir, metrics=test)
+    return run, test
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write to study folder {folder}: {exc.strerror or exc}") from None
+
+
+def _record_spec(folder: Path, spec: Spec, *, resume: bool) -> None:
+    """spec.yaml of the study; a resume must use the same spec (trials and timeout aside)."""
+    path = folder / "spec.yaml"
+    if resume and path.is_file():
+        stored = load_spec(path).model_dump(mode="json")
+        given = spec.model_dump(mode="json")
+        for tree in (stored, given):
+            tree["tune"].pop("trials", None)
+            tree["tune"].pop("timeout", None)
+        if stored != given:
+            changed = sorted(_diff(stored, given))
+            raise RunError(
+                f"--resume: the spec differs from the study's {path} at {', '.join(changed[:5])}; "
+                "resume with the same spec (only tune.trials and tune.timeout may change)"
+            )
+    path.write_text(dump_spec(spec), encoding="utf-8")
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in set(a) | set(b):
+            out += _diff(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
+        return out
+    return [] if a == b else [prefix or "(top level)"]

@@ -1,0 +1,69 @@
+"""The sealed test part: fingerprinted when a study starts, every evaluation logged.
+
+``seal.json`` holds the test part's size and content fingerprint, and a log of every
+evaluation on it (time, command, run). Trials never read the test part; the refit of the best
+reads it once; any later look is counted and warned about.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tunelab.data import Dataset, Splits, fingerprint
+from tunelab.errors import RunError
+from tunelab.runs import read_json, write_json
+
+__all__ = ["seal", "log_test_evaluation", "seal_of_run", "test_evaluations"]
+
+
+def seal(folder: Path, ds: Dataset, splits: Splits) -> dict:
+    """Create ``seal.json``, or check that an existing one matches this data's test part."""
+    path = folder / "seal.json"
+    current = {
+        "dataset": ds.name,
+        "test_size": int(len(splits.test)),
+        "test_fingerprint": fingerprint(ds, splits.test),
+    }
+    if path.is_file():
+        stored = read_json(path)
+        if stored.get("test_fingerprint") != current["test_fingerprint"]:
+            raise RunError(
+                f"{path}: the test part no longer matches the study's seal (fingerprint "
+                f"{stored.get('test_fingerprint')} at the start, {current['test_fingerprint']} "
+                "now): the data or the split changed. Start a new study in another folder"
+            )
+        return stored
+    record = current | {"sealed": _now(), "evaluations": []}
+    write_json(path, record)
+    return record
+
+
+def log_test_evaluation(folder: Path, *, run: Path, metrics: dict | None = None) -> int:
+    """Append one evaluation of the test part; returns how many there have been."""
+    path = folder / "seal.json"
+    record = read_json(path)
+    entry = {"time": _now(), "command": " ".join(sys.argv), "run": str(run)}
+    if metrics:
+        entry["metrics"] = {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
+    record.setdefault("evaluations", []).append(entry)
+    write_json(path, record)
+    return len(record["evaluations"])
+
+
+def test_evaluations(folder: Path) -> int:
+    path = folder / "seal.json"
+    return len(read_json(path).get("evaluations", [])) if path.is_file() else 0
+
+
+def seal_of_run(run_path: Path) -> Path | None:
+    """The study folder whose seal covers a run (``studies/x/best`` -> ``studies/x``)."""
+    for folder in (run_path, run_path.parent, run_path.parent.parent):
+        if (folder / "seal.json").is_file():
+            return folder
+    return None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
