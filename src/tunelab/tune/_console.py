@@ -126,6 +126,10 @@ class StudyConsole:
             best = self._best()
             self._progress.update(self._task, completed=len(self._seen), best=_num(best))
 
+    def finished(self) -> int:
+        """Trials finished since this console started watching."""
+        return len(self._seen)
+
     def _best(self) -> float | None:
         try:
             return self._study.best_value

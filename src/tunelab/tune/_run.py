@@ -212,6 +212,7 @@ def run_study(
                 deadline=deadline,
                 seed=seed,
                 console=console,
+                splits=prep.splits,
             )
     finally:
         console.stop(study)
@@ -334,6 +335,12 @@ def _run_processes(
         "deadline": deadline,
         "threads": max(1, cores // workers),
         "seed": seed,
+        "splits": {  # the main process's splits (nested CV makes its own)
+            "kind": splits.kind,
+            "seed": splits.seed,
+            "test": splits.test.tolist(),
+            "folds": [[f.train.tolist(), f.val.tolist()] for f in splits.folds],
+        },
     }
     procs = [
         mp.Process(target=_worker_process, args=(payload | {"index": i},), daemon=False)
@@ -354,6 +361,11 @@ def _run_processes(
             p.join(timeout=10)
         raise
     crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+    if crashed and len(crashed) == len(procs) and not console.finished():
+        raise StudyFailed(
+            f"every worker exited with an error (exit codes {crashed}) before finishing a trial; "
+            "run with --workers 1 to see the error"
+        )
     if crashed:
         console.note(f"{len(crashed)} worker(s) exited with codes {crashed}; their trials are kept")
 
@@ -381,7 +393,12 @@ def _worker_process(payload: dict) -> None:
     study = optuna.load_study(
         study_name=spec.name,
         storage=storage,
-        sampler=build_sampler(spec.tune.sampler, params, seed=payload["seed"] + payload["index"]),
+        # one grid order for all workers (grid point = trial number); other samplers differ
+        sampler=build_sampler(
+            spec.tune.sampler,
+            params,
+            seed=payload["seed"] + (0 if spec.tune.sampler.name == "grid" else payload["index"]),
+        ),
         pruner=build_pruner(spec.tune.pruner),
     )
     ctx = TrialContext(
