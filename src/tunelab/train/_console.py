@@ -49,7 +49,10 @@ class Console:
 
     def __init__(self, *, quiet: bool = False, file=None):
         self.quiet = quiet
-        self.rich = RichConsole(file=file or sys.stdout, highlight=False, soft_wrap=True)
+        stream = file or sys.stdout
+        # piped or redirected: plain text, and wide enough that tables do not wrap
+        width = None if getattr(stream, "isatty", lambda: False)() else 160
+        self.rich = RichConsole(file=stream, highlight=False, soft_wrap=True, width=width)
         self._progress = None
         self._task = None
 

@@ -129,7 +129,7 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
         if value is None or not math.isfinite(value):
             return _done(outcome, "FAIL", reason=f"{ctx.key} is {value} after fold {k + 1}")
         outcome.fold_values.append(float(value))
-        outcome.best_epochs.append(int(history.best_epoch or len(history.rows)))
+        outcome.best_epochs.append(_best_epoch(history.rows, ctx.key, maximize=ctx.maximize))
         if ctx.wilcoxon:
             trial.report(float(value), k)
             if trial.should_prune():
@@ -137,6 +137,15 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
                     outcome, "PRUNED", reason=f"wilcoxon: worse than the best after fold {k + 1}"
                 )
     return _done(outcome, "COMPLETE", value=float(np.mean(outcome.fold_values)))
+
+
+def _best_epoch(rows: list[dict], key: str, *, maximize: bool) -> int:
+    """The epoch with the best objective (the earliest on ties): the refit's epoch count."""
+    scored = [(r[key], r["epoch"]) for r in rows if key in r and math.isfinite(r[key])]
+    if not scored:
+        return len(rows)
+    best = max(v for v, _ in scored) if maximize else min(v for v, _ in scored)
+    return min(epoch for v, epoch in scored if v == best)
 
 
 def _done(

@@ -16,6 +16,7 @@ import socket
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +88,7 @@ def build_sampler(
     if spec.name == "random":
         return samplers.RandomSampler(seed=seed)
     if spec.name == "tpe":
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         return samplers.TPESampler(
             seed=seed,
             n_startup_trials=spec.n_startup_trials,
