@@ -33,6 +33,7 @@ from tunelab.tune._study import (
     fail_interrupted,
     heartbeat,
     open_storage,
+    redact,
     study_lock,
     worker_token,
 )
@@ -117,6 +118,8 @@ def tune(
     if workers < 1:
         raise SpecError(f"--workers: expected at least 1; got {workers}")
     params = parse_space(spec.tune, spec)  # every entry checked before any data is loaded
+    if spec.tune.sampler.name == "grid":
+        grid_space(params)  # a space the grid cannot enumerate fails before the folder is made
     folder = Path(out) if out is not None else Path("studies") / spec.name
     if nested:
         from tunelab.tune._nested import nested_cv
@@ -152,6 +155,7 @@ def run_study(
     metric, maximize = objective_of(spec, prep.ds.task)
     seal(folder, prep.ds, prep.splits)
     _record_spec(folder, spec, resume=resume)
+    storage = _storage_for(folder, storage, resume=resume)
     storage_obj, url = open_storage(folder, storage)
     total = spec.tune.trials
     if spec.tune.sampler.name == "grid":
@@ -163,7 +167,7 @@ def run_study(
             "name": spec.name,
             "objective": f"val.{metric}",
             "direction": "maximize" if maximize else "minimize",
-            "storage": "sqlite (study.db)" if storage is None else url.split("://")[0],
+            "storage": None if storage is None else redact(url),
             "trials": total,
             "timeout": spec.tune.timeout,
             "workers": workers,
@@ -266,6 +270,9 @@ def run_study(
     return result
 
 
+_STARTED = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
 def run_worker(
     ctx: TrialContext,
     study: optuna.Study,
@@ -275,12 +282,18 @@ def run_worker(
     deadline: float | None,
     on_trial: Callable[[], None] | None = None,
 ) -> int:
-    """Ask, run and tell trials until the total or the deadline is reached. Returns how many."""
+    """Ask, run and tell trials until the total or the deadline is reached. Returns how many.
+
+    Enqueued (WAITING) trials count once they start, so they are run within the total.
+    """
     ran = 0
     while True:
         with study_lock(folder):  # counting and creating together: exactly `total` trials
             fail_interrupted(study)
-            if total is not None and len(study.get_trials(deepcopy=False)) >= total:
+            if (
+                total is not None
+                and len(study.get_trials(deepcopy=False, states=_STARTED)) >= total
+            ):
                 return ran
             if deadline is not None and time.time() >= deadline:
                 return ran
@@ -439,6 +452,19 @@ def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, quiet: bool):
     test = {k: v["value"] for k, v in run.metrics.get("test", {}).items()}
     log_test_evaluation(folder, run=best_dir, metrics=test)
     return run, test
+
+
+def _storage_for(folder: Path, given: str | None, *, resume: bool) -> str | None:
+    """On resume, the study's own storage unless --storage says otherwise."""
+    if given is not None or not resume:
+        return given
+    stored = read_json(folder / "study.json").get("storage")
+    if stored and "***" in stored:
+        raise RunError(
+            f"{folder} is stored in {stored}; pass --storage again with the password "
+            "(tunelab never writes passwords to disk)"
+        )
+    return stored
 
 
 def _check_writable(folder: Path) -> None:

@@ -83,6 +83,11 @@ def parse_space(tune: TuneSpec, base: Spec) -> list[Param]:
         when = {}
         raw_when = entry.when if isinstance(entry, (SpaceRange, SpaceChoice)) else None
         for cond_path, allowed in (raw_when or {}).items():
+            if cond_path not in tune.space and lookup(resolved, cond_path) is None:
+                raise SpecError(
+                    f"{where}: its `when` names `{cond_path}`, which is neither a searched entry "
+                    "nor a value of the spec"
+                )
             when[cond_path] = tuple(allowed) if isinstance(allowed, list) else (allowed,)
         if isinstance(entry, SpaceRange):
             kind = "int" if entry.is_int else "float"
@@ -110,14 +115,6 @@ def parse_space(tune: TuneSpec, base: Spec) -> list[Param]:
                     f"{where}: the value {value!r} is rejected by the spec: {detail}"
                 ) from None
         params.append(param)
-    known = {p.path for p in params}
-    for param in params:
-        for cond_path in param.when:
-            if cond_path not in known and lookup(resolved, cond_path) is None:
-                raise SpecError(
-                    f"tune.space `{param.path}`: its `when` names `{cond_path}`, which is neither "
-                    "a searched entry nor a value of the spec"
-                )
     return params
 
 

@@ -30,6 +30,7 @@ from tunelab.tune._space import Param, grid_space
 
 __all__ = [
     "open_storage",
+    "redact",
     "build_sampler",
     "build_pruner",
     "study_lock",
@@ -50,6 +51,7 @@ def open_storage(folder: Path, url: str | None = None) -> tuple[optuna.storages.
         with sqlite3.connect(db) as con:  # WAL persists in the file: readers never block writers
             con.execute("PRAGMA journal_mode=WAL")
         url = f"sqlite:///{db}"
+    url = _driver(url)
     engine_kwargs: dict = {}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 120}}
@@ -64,17 +66,28 @@ def open_storage(folder: Path, url: str | None = None) -> tuple[optuna.storages.
         ) from None
     except Exception as exc:  # sqlalchemy errors: unreachable server, bad URL
         raise SpecError(
-            f"cannot open study storage {_redact(url)}: {type(exc).__name__}: {exc}"
+            f"cannot open study storage {redact(url)}: {type(exc).__name__}: {exc}"
         ) from None
     return storage, url
 
 
-def _redact(url: str) -> str:
+def _driver(url: str) -> str:
+    """``postgresql://`` means psycopg 3 when that is the driver installed (tunelab[postgres])."""
+    if url.startswith(("postgresql://", "postgres://")):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg"):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def redact(url: str) -> str:
     """The URL without a password."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':')[0]}:***@{host}"
     return url
 
 
