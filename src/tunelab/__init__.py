@@ -6,8 +6,9 @@ Example:
     >>> run = tunelab.train(spec, out="runs/linear")          # doctest: +SKIP
     >>> tunelab.evaluate(run, split="test")                   # doctest: +SKIP
 
-Note: ``tunelab.evaluate`` is the function that evaluates a run; the metric functions live in
-the subpackage and are imported with ``from tunelab.evaluate import accuracy``.
+Note: ``tunelab.evaluate`` and ``tunelab.tune`` are the functions; the subpackages of the same
+names are imported with ``from tunelab.evaluate import accuracy`` or
+``from tunelab.tune import parse_space``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ __version__ = "0.1.0"
 # Import the subpackages first so that binding the name `evaluate` to the function below
 # does not hide the `tunelab.evaluate` metrics package from `from tunelab.evaluate import ...`.
 import tunelab.evaluate  # noqa: E402,F401  (registers the subpackage in sys.modules)
+import tunelab.tune  # noqa: E402,F401
 from tunelab.errors import DataError, RunError, SpecError, TunelabError
 from tunelab.runs import Run
 from tunelab.spec import Spec, dump_spec, load_spec
 from tunelab.train import evaluate, train
+from tunelab.tune import StudyResult, tune
 
 __all__ = [
     "__version__",
@@ -30,6 +33,8 @@ __all__ = [
     "train",
     "evaluate",
     "Run",
+    "tune",
+    "StudyResult",
     "TunelabError",
     "SpecError",
     "DataError",

@@ -124,6 +124,11 @@ def tune(
     if nested:
         from tunelab.tune._nested import nested_cv
 
+        if not spec.tune.refit:
+            raise SpecError(
+                "--nested scores each outer fold by the refit of its best: remove tune.refit: false"
+            )
+
         return nested_cv(spec, params, folder, outer=nested, workers=workers, quiet=quiet)
     return run_study(
         spec, params, folder, workers=workers, storage=storage, resume=resume, quiet=quiet
@@ -435,14 +440,15 @@ def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, quiet: bool):
     """Refit the best configuration on all non-test data and evaluate the test part once.
 
     A study resumed after its refit keeps that refit (and its single test evaluation) while
-    the best trial is unchanged.
+    the best trial is unchanged; the seal's log says which trial was refit, so a study killed
+    between the evaluation and ``result.json`` does not look at the test part twice.
     """
-    previous = folder / "result.json"
     best_dir = folder / "best"
-    if previous.is_file() and (best_dir / "metrics.json").is_file():
-        prior = read_json(previous)
-        if prior.get("best_trial") == best.number and prior.get("test"):
-            return Run(best_dir), prior["test"]
+    refits = [
+        e for e in read_json(folder / "seal.json")["evaluations"] if e.get("trial") == best.number
+    ]
+    if refits and (best_dir / "metrics.json").is_file():
+        return Run(best_dir), refits[-1]["metrics"]
     run = train(
         best_spec,
         out=best_dir,
@@ -450,7 +456,7 @@ def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, quiet: bool):
         console=Console(quiet=True),
     )
     test = {k: v["value"] for k, v in run.metrics.get("test", {}).items()}
-    log_test_evaluation(folder, run=best_dir, metrics=test)
+    log_test_evaluation(folder, run=best_dir, metrics=test, trial=best.number)
     return run, test
 
 

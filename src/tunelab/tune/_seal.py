@@ -40,11 +40,18 @@ def seal(folder: Path, ds: Dataset, splits: Splits) -> dict:
     return record
 
 
-def log_test_evaluation(folder: Path, *, run: Path, metrics: dict | None = None) -> int:
-    """Append one evaluation of the test part; returns how many there have been."""
+def log_test_evaluation(
+    folder: Path, *, run: Path, metrics: dict | None = None, trial: int | None = None
+) -> int:
+    """Append one evaluation of the test part; returns how many there have been.
+
+    ``trial`` is the study's trial whose refit was evaluated (absent for later looks).
+    """
     path = folder / "seal.json"
     record = read_json(path)
     entry = {"time": _now(), "command": " ".join(sys.argv), "run": str(run)}
+    if trial is not None:
+        entry["trial"] = trial
     if metrics:
         entry["metrics"] = {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
     record.setdefault("evaluations", []).append(entry)

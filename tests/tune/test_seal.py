@@ -1,0 +1,129 @@
+"""The sealed test part: fingerprinted at the start, evaluated once by the refit, every look logged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tunelab.spec import load_spec
+from tunelab.train import prepare
+
+SPEC = {
+    "name": "sealed",
+    "seed": 0,
+    "data": {"source": "iris"},
+    "split": {"test": 0.2, "cv": 3},
+    "model": {"name": "mlp", "hidden": [8]},
+    "train": {"epochs": 2, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.02}},
+    "tune": {
+        "trials": 3,
+        "sampler": "random",
+        "pruner": "none",
+        "space": {"train.optimizer.lr": {"low": 1e-3, "high": 1e-1, "log": True}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def sealed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sealed")
+    spec = folder / "sealed.yaml"
+    spec.write_text(yaml.safe_dump(SPEC), encoding="utf-8")
+    exe = Path(sys.executable).with_name("tunelab")
+    proc = subprocess.run(
+        [str(exe), "tune", str(spec), "--out", "s", "--quiet"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return folder / "s", spec
+
+
+def copy(sealed, tmp_path) -> Path:
+    shutil.copytree(sealed[0], tmp_path / "s")
+    return tmp_path / "s"
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_seal_holds_the_test_fingerprint_and_one_evaluation(sealed):
+    study, _ = sealed
+    seal = read(study / "seal.json")
+    splits = read(study / "best" / "splits.json")
+    assert seal["dataset"] == "iris"
+    assert seal["test_size"] == splits["test"]["size"] == 30
+    assert seal["test_fingerprint"] == splits["test"]["fingerprint"]
+    (evaluation,) = seal["evaluations"]
+    result = read(study / "result.json")
+    assert evaluation["metrics"] == result["test"]
+    assert evaluation["trial"] == result["best_trial"]
+    assert (
+        evaluation["metrics"]["accuracy"]
+        == read(study / "best" / "metrics.json")["test"]["accuracy"]["value"]
+    )
+
+
+def test_trials_never_touch_the_test_part(sealed):
+    study, _ = sealed
+    spec = load_spec(study / "spec.yaml")
+    prep = prepare(spec)
+    test = set(prep.splits.test.tolist())
+    best_test = read(study / "best" / "splits.json")["test"]["indices"]
+    assert sorted(test) == sorted(best_test)
+    assert len(prep.splits.folds) == 3
+    for fold in prep.splits.folds:  # what trials train and validate on
+        assert test.isdisjoint(fold.train.tolist())
+        assert test.isdisjoint(fold.val.tolist())
+    assert len(set(np.concatenate([f.val for f in prep.splits.folds]).tolist()) | test) == 150
+    trials = sorted((study / "trials").iterdir())
+    assert len(trials) == 3
+    for folder in trials:
+        rows = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+        assert rows and not any(key.startswith("test") for row in rows for key in row)
+        assert "test" not in json.dumps(read(folder / "trial.json"))
+        assert sorted(p.name for p in folder.iterdir()) == ["history.jsonl", "trial.json"]
+
+
+def test_evaluate_on_test_warns_and_logs_a_second_evaluation(sealed, cli, tmp_path):
+    study = copy(sealed, tmp_path)
+    proc = cli("evaluate", str(study / "best"), "--split", "test")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" in proc.stderr and "evaluated 1 time(s)" in proc.stderr
+    evaluations = read(study / "seal.json")["evaluations"]
+    assert len(evaluations) == 2
+    assert "trial" not in evaluations[1]
+    # a val look is not a test look
+    proc = cli("evaluate", str(study / "best"), "--split", "train")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr
+    assert len(read(study / "seal.json")["evaluations"]) == 2
+
+
+def test_a_changed_test_split_is_refused_on_resume(sealed, cli, tmp_path):
+    study = copy(sealed, tmp_path)
+    before = (study / "seal.json").read_bytes()
+    proc = cli("tune", str(sealed[1]), "--out", str(study), "--resume", "--set", "split.seed=7")
+    assert proc.returncode == 2
+    assert "no longer matches the study's seal" in proc.stderr
+    assert (study / "seal.json").read_bytes() == before
+
+
+def test_resume_of_a_finished_study_keeps_its_single_evaluation(sealed, cli, tmp_path):
+    study = copy(sealed, tmp_path)
+    weights = (study / "best" / "model.safetensors").read_bytes()
+    proc = cli("tune", str(sealed[1]), "--out", str(study), "--resume", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert len(read(study / "seal.json")["evaluations"]) == 1
+    assert (study / "best" / "model.safetensors").read_bytes() == weights
