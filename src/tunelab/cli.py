@@ -57,10 +57,19 @@ def train(
     ] = None,
     set_: SetOption = None,
     quiet: QuietOption = False,
+    seeds: Annotated[
+        int | None,
+        typer.Option("--seeds", help="train K times (seed, seed+1, ...): mean ± std, t-interval"),
+    ] = None,
 ) -> None:
     """Train the model a spec describes; print one line per epoch; write a run folder."""
     import tunelab
 
+    if seeds:
+        from tunelab.train import train_seeds
+
+        train_seeds(spec, seeds=seeds, out=out, overrides=set_ or [], quiet=quiet)
+        return
     tunelab.train(spec, out=out, overrides=set_ or [], quiet=quiet)
 
 
@@ -142,6 +151,78 @@ def datasets() -> None:
         "Your own files: data: {source: csv|parquet|npz|images, path: P, target: COL, "
         "features: [...]}  (npz holds arrays X and y; images: one sub-folder per class)",
         markup=False,
+    )
+
+
+curve_app = typer.Typer(
+    help="Learning and validation curves with cross-validation.", no_args_is_help=True
+)
+app.add_typer(curve_app, name="curve")
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise TunelabError(
+            f"{what}: expected comma-separated numbers, e.g. 0.1,0.5,1.0; got {text!r}"
+        ) from None
+
+
+@curve_app.command("learning")
+def curve_learning(
+    spec: Annotated[Path, typer.Argument(help="spec file (YAML)")],
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="fractions of each fold's training part")
+    ] = "0.1,0.25,0.5,1.0",
+    metric: Annotated[str | None, typer.Option("--metric", help="default accuracy or rmse")] = None,
+    folds: Annotated[int, typer.Option("--folds", help="CV folds when the spec has none")] = 5,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="JSON file")] = None,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Train/val score against training-set size (mean ± std over folds)."""
+    from tunelab.train import learning_curve
+
+    learning_curve(
+        spec,
+        sizes=_floats(sizes, "--sizes"),
+        metric=metric,
+        folds=folds,
+        out=out,
+        overrides=set_ or [],
+        quiet=quiet,
+    )
+
+
+@curve_app.command("validation")
+def curve_validation(
+    spec: Annotated[Path, typer.Argument(help="spec file (YAML)")],
+    param: Annotated[
+        str, typer.Option("--param", help="dotted spec path, e.g. train.optimizer.lr")
+    ],
+    values: Annotated[str, typer.Option("--values", help="comma-separated values (YAML scalars)")],
+    metric: Annotated[str | None, typer.Option("--metric", help="default accuracy or rmse")] = None,
+    folds: Annotated[int, typer.Option("--folds", help="CV folds when the spec has none")] = 5,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="JSON file")] = None,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Train/val score against the values of one spec path (mean ± std over folds)."""
+    import yaml
+
+    from tunelab.train import validation_curve
+
+    parsed = [yaml.safe_load(v) for v in values.split(",") if v.strip()]
+    validation_curve(
+        spec,
+        param=param,
+        values=parsed,
+        metric=metric,
+        folds=folds,
+        out=out,
+        overrides=set_ or [],
+        quiet=quiet,
     )
 
 

@@ -2,10 +2,13 @@
 
 from tunelab.train._callbacks import Callback, EarlyStopping, Prune, Stop
 from tunelab.train._console import Console, format_epoch
+from tunelab.train._curves import learning_curve, validation_curve
+from tunelab.train._diagnosis import diagnose
 from tunelab.train._fit import History, fit, predict
 from tunelab.train._losses import build_loss, to_scores
 from tunelab.train._optim import Schedule, build_optimizer
 from tunelab.train._run import Prepared, evaluate, prepare, resolve_device, train, train_fold
+from tunelab.train._seeds import seed_summary, train_seeds
 
 __all__ = [
     "Callback",
@@ -27,4 +30,9 @@ __all__ = [
     "resolve_device",
     "train",
     "train_fold",
+    "train_seeds",
+    "seed_summary",
+    "learning_curve",
+    "validation_curve",
+    "diagnose",
 ]

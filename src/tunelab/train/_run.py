@@ -15,7 +15,13 @@ import torch
 
 from tunelab.data import Dataset, Splits, Standardizer, fit_standardizer, load_dataset, make_splits
 from tunelab.errors import RunError, SpecError, did_you_mean
-from tunelab.evaluate import DEFAULT_METRICS, METRICS, compute_metrics, get_metric
+from tunelab.evaluate import (
+    DEFAULT_METRICS,
+    METRICS,
+    compute_metrics,
+    get_metric,
+    greater_is_better,
+)
 from tunelab.models import build_model
 from tunelab.runs import (
     Run,
@@ -30,6 +36,7 @@ from tunelab.runs import (
 from tunelab.spec import BCELoss, CrossEntropyLoss, LinearModel, Spec, dump_spec, load_spec
 from tunelab.train._callbacks import Callback, EarlyStopping
 from tunelab.train._console import Console
+from tunelab.train._diagnosis import diagnose
 from tunelab.train._fit import TRAIN_SIDE_METRICS, History, fit, predict
 from tunelab.train._losses import build_loss, default_loss, outputs_for, to_scores
 
@@ -331,6 +338,13 @@ def train(
         }
     write_json(path / "metrics.json", metrics)
     run.write_predictions(arrays)
+    diagnosis = None
+    if not refit_only:  # over/under-fitting, from the (first) fold's validation history
+        rows = [r for r in run.history if r.get("fold", 0) == 0]
+        main = prep.metrics[0] if prep.metrics else None
+        diagnosis = diagnose(rows, metric=main, higher_is_better=greater_is_better(main or "loss"))
+        if diagnosis:
+            write_json(path / "diagnosis.json", diagnosis)
 
     console.summary(
         run,
@@ -340,6 +354,8 @@ def train(
         _affine_summary(spec, ds, model),
         seconds=time.perf_counter() - started,
     )
+    if diagnosis and not console.quiet:
+        console.print(f"diagnosis: {diagnosis['verdict']}", markup=False)
     return run
 
 
