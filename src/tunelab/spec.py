@@ -203,6 +203,12 @@ class SplitSpec(_Node):
     stratify: bool | None = Field(None, description="default: yes for classification")
     cv: CVSpec | None = None
     seed: int | None = Field(None, description="split seed; defaults to the spec's seed")
+    on_duplicates: Literal["warn", "error", "drop"] = Field(
+        "warn",
+        description="exact duplicate samples across parts (a copy of a training sample in a "
+        "validation or test part): `warn` records and prints them, `error` stops, `drop` "
+        "removes those copies from the validation and test parts",
+    )
 
     @field_validator("cv", mode="before")
     @classmethod

@@ -12,6 +12,12 @@ from tunelab.data._dataset import Dataset, Task
 from tunelab.data._download import MNIST_URL_BASE, download_mnist, load_checksums
 from tunelab.data._files import load_image_folder, load_npz, load_table
 from tunelab.data._idx import MNIST_FILES, load_mnist, read_idx, write_idx
+from tunelab.data._leakage import (
+    DuplicateReport,
+    PairDuplicates,
+    describe_duplicates,
+    find_duplicates,
+)
 from tunelab.data._preprocess import Standardizer, fit_standardizer
 from tunelab.data._sources import BUILTINS, BuiltinInfo, load_dataset
 from tunelab.data._splits import Fold, Splits, fingerprint, make_cv, make_splits
@@ -27,6 +33,10 @@ __all__ = [
     "make_splits",
     "make_cv",
     "fingerprint",
+    "find_duplicates",
+    "DuplicateReport",
+    "PairDuplicates",
+    "describe_duplicates",
     "Standardizer",
     "fit_standardizer",
     "read_idx",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tunelab.data._dataset import Dataset
+from tunelab.data._leakage import describe_duplicates, find_duplicates
 from tunelab.errors import DataError
 from tunelab.spec import CVSpec, SplitSpec
 
@@ -33,6 +34,7 @@ class Splits:
     folds: list[Fold]
     seed: int
     fingerprints: dict[str, str] = field(default_factory=dict)
+    duplicates: dict | None = None  # the leakage check's record (see `find_duplicates`)
 
     @property
     def dev(self) -> np.ndarray:
@@ -54,6 +56,7 @@ class Splits:
             "dataset": ds.name,
             "test": part(self.test),
             "folds": [{"train": part(f.train), "val": part(f.val)} for f in self.folds],
+            "duplicates": self.duplicates,
         }
 
     @classmethod
@@ -67,7 +70,13 @@ class Splits:
             )
             for f in data["folds"]
         ]
-        splits = cls(kind=data["kind"], test=test, folds=folds, seed=data["seed"])
+        splits = cls(
+            kind=data["kind"],
+            test=test,
+            folds=folds,
+            seed=data["seed"],
+            duplicates=data.get("duplicates"),
+        )
         if ds is not None:
             if data.get("n") != len(ds):
                 raise DataError(
@@ -98,7 +107,11 @@ def fingerprint(ds: Dataset, idx: np.ndarray) -> str:
 
 
 def make_splits(ds: Dataset, spec: SplitSpec, *, seed: int) -> Splits:
-    """Carve out the test part, then split the rest into holdout or CV folds."""
+    """Carve out the test part, then split the rest into holdout or CV folds.
+
+    Exact duplicates across the parts are checked at the end and handled as
+    ``spec.on_duplicates`` says (see :func:`check_duplicates`).
+    """
     seed = spec.seed if spec.seed is not None else seed
     n = len(ds)
     stratify = ds.task == "classification" if spec.stratify is None else spec.stratify
@@ -121,11 +134,65 @@ def make_splits(ds: Dataset, spec: SplitSpec, *, seed: int) -> Splits:
     # then validation: one holdout fold or k folds
     if spec.cv is None:
         train, val = _holdout(ds, dev, spec.val, seed + 1, stratify, False, "split.val")
-        return Splits("holdout", test, [Fold(train, val)], seed)
-    folds = [
-        Fold(np.sort(dev[tr]), np.sort(dev[va])) for tr, va in _cv_folds(ds, dev, spec.cv, seed)
-    ]
-    return Splits(_cv_kind(spec.cv, ds), test, folds, seed)
+        splits = Splits("holdout", test, [Fold(train, val)], seed)
+    else:
+        folds = [
+            Fold(np.sort(dev[tr]), np.sort(dev[va])) for tr, va in _cv_folds(ds, dev, spec.cv, seed)
+        ]
+        splits = Splits(_cv_kind(spec.cv, ds), test, folds, seed)
+    return check_duplicates(ds, splits, spec.on_duplicates)
+
+
+def check_duplicates(ds: Dataset, splits: Splits, on_duplicates: str) -> Splits:
+    """The leakage check: exact copies of a training sample in an evaluation part.
+
+    Compared: each fold's val against its train, and the test part against all non-test
+    samples (holdout: against train and val apart). ``on_duplicates``: ``warn`` records
+    them in ``splits.duplicates`` (the caller prints), ``error`` raises :class:`DataError`,
+    ``drop`` removes those samples from the validation and test parts and records how many.
+    """
+    holdout = splits.kind == "holdout"
+    has_test = len(splits.test) > 0
+    if holdout:
+        parts = {"train": splits.folds[0].train, "val": splits.folds[0].val}
+        pairs = [("val", "train")]
+        pairs += [("test", "train"), ("test", "val")] if has_test else []
+    else:
+        parts = {"non-test": splits.dev}
+        pairs = [("test", "non-test")] if has_test else []
+        for k, fold in enumerate(splits.folds):
+            parts |= {f"fold {k + 1} train": fold.train, f"fold {k + 1} val": fold.val}
+            pairs.append((f"fold {k + 1} val", f"fold {k + 1} train"))
+    report = find_duplicates(ds, parts | {"test": splits.test}, pairs=pairs)
+    record = report.to_json() | {"on_duplicates": on_duplicates}
+    if on_duplicates == "error" and report.total_cross:
+        raise DataError(
+            f"{describe_duplicates({'pairs': record['pairs']}, limit=5)}; "
+            f"{report.total_cross} validation or test sample(s) in all are exact copies of a "
+            "sample they are compared with, so their scores would not be honest. Set "
+            "split.on_duplicates: drop to remove those copies from the validation and test "
+            "parts, or remove the duplicate rows from the data"
+        )
+    if on_duplicates == "drop":
+        copies: dict[str, np.ndarray] = {}  # per evaluation part, its samples to drop
+        for pair in report.pairs:
+            copies[pair.part] = np.union1d(copies.get(pair.part, pair.indices), pair.indices)
+        folds = []
+        for k, fold in enumerate(splits.folds):
+            name = "val" if holdout else f"fold {k + 1} val"
+            val = np.setdiff1d(fold.val, copies[name])
+            if len(val) == 0:
+                raise DataError(
+                    f"every sample of the {name} part has an exact copy in its training part, "
+                    "so split.on_duplicates: drop would leave it empty; remove the duplicate "
+                    "rows from the data, or keep them with split.on_duplicates: warn"
+                )
+            folds.append(Fold(fold.train, val))
+        test = np.setdiff1d(splits.test, copies.get("test", []))
+        splits = Splits(splits.kind, test, folds, splits.seed, splits.fingerprints)
+        record["dropped"] = {name: len(idx) for name, idx in copies.items()}
+    splits.duplicates = record
+    return splits
 
 
 def _holdout(ds, idx, fraction, seed, stratify, grouped, what):

@@ -9,6 +9,8 @@ from typing import Any
 from rich.console import Console as RichConsole
 from rich.table import Table
 
+from tunelab.data import describe_duplicates
+
 __all__ = ["Console", "format_epoch"]
 
 _SHORT = {"accuracy": "acc", "balanced_accuracy": "bal_acc"}
@@ -79,6 +81,8 @@ class Console:
             f"| {spec.train.optimizer.name} lr {spec.train.optimizer.lr:g} | {device} | -> {path}",
             markup=False,
         )
+        if splits.duplicates and (leakage := describe_duplicates(splits.duplicates)):
+            self.rich.print(leakage, markup=False)
 
     def epoch(self, row: dict, total: int, fold: tuple | None = None) -> None:
         self._stop_progress()

@@ -12,6 +12,8 @@ from optuna.trial import TrialState
 from rich.console import Console as RichConsole
 from rich.table import Table
 
+from tunelab.data import describe_duplicates
+
 __all__ = ["StudyConsole", "format_params"]
 
 
@@ -80,6 +82,9 @@ class StudyConsole:
             f"{workers} worker(s) | -> {folder}",
             markup=False,
         )
+        leakage = describe_duplicates(splits.duplicates) if splits.duplicates else None
+        if leakage:
+            self.rich.print(leakage, markup=False)
         if resumed is not None:
             self.rich.print(f"resuming: {resumed} trial(s) kept", markup=False)
         for number in interrupted:
