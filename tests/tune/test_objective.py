@@ -102,6 +102,7 @@ def test_cv_reports_each_epoch_of_each_fold_at_fold_times_epochs_plus_epoch(tmp_
     assert trial.value == pytest.approx(np.mean(fold_values))
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_wilcoxon_reports_per_fold_and_prunes_a_clearly_worse_trial(tmp_path):
     folds = 5
     raw = tree(

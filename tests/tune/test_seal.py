@@ -104,10 +104,10 @@ def test_evaluate_on_test_warns_and_logs_a_second_evaluation(sealed, cli, tmp_pa
     evaluations = read(study / "seal.json")["evaluations"]
     assert len(evaluations) == 2
     assert "trial" not in evaluations[1]
-    # a val look is not a test look
+    # a look at another part is not a look at the test part
     proc = cli("evaluate", str(study / "best"), "--split", "train")
     assert proc.returncode == 0, proc.stderr
-    assert "warning" not in proc.stderr
+    assert "sealed test part" not in proc.stderr
     assert len(read(study / "seal.json")["evaluations"]) == 2
 
 

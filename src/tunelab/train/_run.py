@@ -236,6 +236,7 @@ def train(
     quiet: bool = False,
     console: Console | None = None,
     refit_epochs: int | None = None,
+    reuse: Prepared | None = None,
 ) -> Run:
     """Train the model a spec describes and write a run directory.
 
@@ -243,7 +244,8 @@ def train(
     fold (validation metrics come from the out-of-fold predictions), then refit on all
     non-test data. The sealed test part is evaluated once at the end when
     ``evaluate.test`` is true. With ``refit_epochs`` (the refit of a study's best) one model
-    is trained on all non-test data for that many epochs, with no validation part.
+    is trained on all non-test data for that many epochs, with no validation part. ``reuse``
+    keeps the data and splits of an earlier :class:`Prepared` (a study's, e.g. an outer fold).
 
     Example:
         >>> run = tunelab.train("examples/linear_gd.yaml", out="runs/linear")  # doctest: +SKIP
@@ -252,7 +254,8 @@ def train(
     spec = load_spec(spec, overrides=overrides)
     console = console or Console(quiet=quiet)
     started = time.perf_counter()
-    prep = prepare(spec)  # spec and data errors first: a failed start leaves `out` untouched
+    # spec and data errors first: a failed start leaves `out` untouched
+    prep = prepare(spec, reuse=reuse)
     path = prepare_out_dir(Path(out) if out is not None else Path("runs") / spec.name)
     ds, splits = prep.ds, prep.splits
 

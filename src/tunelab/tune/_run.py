@@ -257,7 +257,7 @@ def run_study(
     )
     console.summary(study, top=spec.tune.top, metric=metric, maximize=maximize)
     if spec.tune.refit and len(prep.splits.test):
-        result.best_run, result.test_metrics = _refit(best, best_spec, folder, quiet=quiet)
+        result.best_run, result.test_metrics = _refit(best, best_spec, folder, prep=prep)
         console.refit(result)
     write_json(
         folder / "result.json",
@@ -436,7 +436,7 @@ def _refit_epochs(best: FrozenTrial) -> int | None:
     return int(round(statistics.median(epochs))) if epochs else None
 
 
-def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, quiet: bool):
+def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, prep):
     """Refit the best configuration on all non-test data and evaluate the test part once.
 
     A study resumed after its refit keeps that refit (and its single test evaluation) while
@@ -454,6 +454,7 @@ def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, quiet: bool):
         out=best_dir,
         refit_epochs=_refit_epochs(best) or best_spec.train.epochs,
         console=Console(quiet=True),
+        reuse=prep,  # the study's own splits (an outer fold's, under nested CV)
     )
     test = {k: v["value"] for k, v in run.metrics.get("test", {}).items()}
     log_test_evaluation(folder, run=best_dir, metrics=test, trial=best.number)
