@@ -7,7 +7,7 @@ all with the same sampler (the one tunelab builds from ``tune.sampler``, seed 0)
      samples ``lr`` and returns a float.
   b. Optuna on SQLite with its default storage settings (``storage="sqlite:///..."``), same
      function.
-  c. ``tunelab.tune.tune`` on the ``linear`` data source (32 samples, model linear, 1 epoch):
+  c. ``tunelab.tune`` on the ``linear`` data source (32 samples, model linear, 1 epoch):
      the real trial machinery with its SQLite storage (WAL, file lock, heartbeat, worker token,
      interrupted-trial check, trial spec and files, one report + should_prune per epoch, user
      attributes, console poll).
@@ -102,7 +102,7 @@ def run_optuna(trials: int, sampler: str, storage: str | None) -> dict:
 def run_tunelab(trials: int, sampler: str, folder: Path) -> dict:
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        result = tunelab.tune.tune(tunelab_spec(trials, sampler), out=folder, quiet=True)
+        result = tunelab.tune(tunelab_spec(trials, sampler), out=folder, quiet=True)
     whole = time.perf_counter() - start
     storage = f"sqlite:///{result.path / 'study.db'}"
     study = optuna.load_study(study_name="overhead", storage=storage)
@@ -134,9 +134,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
     parser.add_argument("--goal-ms", type=float, default=20.0)
-    parser.add_argument(
-        "--json", type=Path, default=Path("benchmarks/results/trial_overhead.json")
-    )
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/trial_overhead.json"))
     args = parser.parse_args()
     if args.trials < 2:
         parser.error("--trials: at least 2")

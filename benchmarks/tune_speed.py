@@ -5,7 +5,7 @@ The job is the README's: examples/mnist_tune.yaml, the textbook CNN on mnist-5k 
 (padding 2), searching optimizer name (sgd, adam, rmsprop), lr (log-uniform 1e-4..1e-1),
 momentum (0.5..0.99, for sgd and rmsprop only), dropout (0..0.5) and batch size (32, 64, 128).
 
-  tunelab  ``tunelab.tune.tune`` on the example: TPE + ASHA (min resource 2, reduction 3),
+  tunelab  ``tunelab.tune`` on the example: TPE + ASHA (min resource 2, reduction 3),
            ``--workers`` processes (default 1; ``--workers 1 2`` runs both).
   optuna   a plain Optuna script around the textbook PyTorch loop: a DataLoader over a
            TensorDataset with a per-sample random-crop transform, ``.item()`` per step,
@@ -204,13 +204,11 @@ def run_tunelab(args) -> dict:
 
     spec = yaml.safe_load(EXAMPLE.read_text())
     spec["seed"] = args.seed
-    spec["tune"]["trials"] = None  # the budget alone ends the search
+    spec["tune"] |= {"trials": None, "timeout": args.budget}  # the budget alone ends it
     folder = Path(args.tmp) / "study"
     t0 = time.time()
     with contextlib.redirect_stdout(io.StringIO()):
-        result = tunelab.tune.tune(
-            spec, out=folder, timeout=args.budget, workers=args.workers, quiet=True
-        )
+        result = tunelab.tune(spec, out=folder, workers=args.workers, quiet=True)
     total_s = time.time() - t0
     study = optuna.load_study(study_name=spec["name"], storage=f"sqlite:///{folder / 'study.db'}")
     trials = study.get_trials(deepcopy=False)
@@ -220,10 +218,12 @@ def run_tunelab(args) -> dict:
         if not path.is_file() or trial.datetime_complete is None:
             continue
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if not rows:
+            continue
         start, end = trial.datetime_start.timestamp(), trial.datetime_complete.timestamp()
         search_end = max(search_end, end)
         spent = np.cumsum([row["seconds"] for row in rows])
-        for row, done in zip(rows, spent):
+        for row, done in zip(rows, spent, strict=True):
             if "val_accuracy" in row:
                 events.append((start + (end - start) * done / spent[-1] - t0, row["val_accuracy"]))
         epochs += len(rows)
@@ -328,7 +328,6 @@ def run_ray(args) -> dict:
         return {"skipped": f"ray[tune] is not installed ({exc}); pip install 'ray[tune]'"}
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     t0 = time.time()
     ray.init(
         num_cpus=2,
@@ -370,30 +369,34 @@ def run_ray(args) -> dict:
         search_s = time.time() - t0
     finally:
         ray.shutdown()
-    events, finals, epochs = [], [], 0
+    events, finals, epochs, unstarted = [], [], 0, 0
     for result in grid:
         frame = result.metrics_dataframe
         if frame is None or not len(frame):
+            unstarted += result.error is None
             continue
-        events += [(w - t0, a) for w, a in zip(frame["wall"], frame["val_accuracy"])]
+        events += [(w - t0, a) for w, a in zip(frame["wall"], frame["val_accuracy"], strict=True)]
         epochs += len(frame)
         if len(frame) == EPOCHS:
             finals.append((float(frame["val_accuracy"].iloc[-1]), result.config))
-    if not finals:
-        return {"skipped": f"no Ray trial ran all {EPOCHS} epochs within the budget"}
-    best_value, best = max(finals, key=lambda f: f[0])
-    best = {k: best[k] for k in ("optimizer", "lr", "momentum", "dropout", "batch_size")}
+    errors = [r.error for r in grid if r.error is not None]
+    best_value, best, test = None, None, None
+    if finals:  # else no trial ran all epochs within the budget: nothing to refit
+        best_value, config = max(finals, key=lambda f: f[0])
+        best = {k: config[k] for k in ("optimizer", "lr", "momentum", "dropout", "batch_size")}
+        best_value, test = round(best_value, 4), round(refit_and_test(best, args.seed), 4)
     return {
         "config": "random search + ASHAScheduler, 2 concurrent trials x 1 CPU",
         "ray": ray.__version__,
         **summarise(events, target=args.target, budget=args.budget),
-        "best_val_accuracy": round(best_value, 4),
+        "best_val_accuracy": best_value,
         "best_params": best,
-        "test_accuracy": round(refit_and_test(best, args.seed), 4),
-        "trials": len(grid),
+        "test_accuracy": test,
+        "trials": len(grid) - unstarted,  # Ray queues trials that never start
         "complete": len(finals),
-        "pruned": len(grid) - len(finals),
-        "failed": sum(r.error is not None for r in grid),
+        "pruned": len(grid) - unstarted - len(finals) - len(errors),
+        "failed": len(errors),
+        "first_error": str(errors[0])[-500:] if errors else None,
         "epochs_trained": epochs,
         "search_s": round(search_s, 1),
         "total_s": round(time.time() - t0, 1),
@@ -480,10 +483,11 @@ def main() -> None:
         if why:
             print(f"  {key:12s} skipped: {why}")
             continue
-        ttt = r["time_to_target_s"]
+        ttt, val, test = r["time_to_target_s"], r["best_val_accuracy"], r["test_accuracy"]
         print(
             f"  {key:12s} {'not reached' if ttt is None else f'{ttt:.1f} s':>12s} | best val "
-            f"{r['best_val_accuracy']:.4f} | refit test {r['test_accuracy']:.4f} | "
+            f"{'-' if val is None else f'{val:.4f}'} | refit test "
+            f"{'-' if test is None else f'{test:.4f}'} | "
             f"{r['trials']} trials ({r['pruned']} pruned), {r['epochs_trained']} epochs"
         )
     for name, value in ratios.items():

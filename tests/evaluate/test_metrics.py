@@ -131,6 +131,20 @@ def _top_k_oracle(k: int):
     return oracle
 
 
+def _ece_oracle(y: np.ndarray, proba: np.ndarray, *, n_bins: int) -> float:
+    """Top-label ECE (Guo et al. 2017) the textbook way: no library has it, so a plain loop."""
+    confidence, correct = proba.max(axis=1), proba.argmax(axis=1) == y
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    total = 0.0
+    for i in range(n_bins):
+        inside = (confidence > edges[i]) & (confidence <= edges[i + 1])
+        if i == 0:
+            inside |= confidence == edges[0]
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return total
+
+
 CLASSIFICATION_ORACLES = {
     "accuracy": lambda y, p: skm.accuracy_score(y, p.argmax(axis=1)),
     "balanced_accuracy": lambda y, p: skm.balanced_accuracy_score(y, p.argmax(axis=1)),
@@ -148,6 +162,11 @@ CLASSIFICATION_ORACLES = {
     "top2_accuracy": _top_k_oracle(2),
     "top3_accuracy": _top_k_oracle(3),
     "top5_accuracy": _top_k_oracle(5),
+    # scikit-learn's multiclass Brier score without its 1/2 factor is tunelab's convention
+    "brier": lambda y, p: skm.brier_score_loss(
+        y, p, labels=list(range(p.shape[1])), scale_by_half=False
+    ),
+    "ece": lambda y, p: _ece_oracle(y, p, n_bins=15),
 }
 
 
@@ -192,7 +211,7 @@ def test_every_registered_metric_has_an_oracle() -> None:
 def test_classification_metric_matches_sklearn(name: str, case: str) -> None:
     y, proba = CLASSIFICATION_CASES[case]
     expected = CLASSIFICATION_ORACLES[name](y, proba)
-    rel = 1e-6 if proba.dtype == np.float32 and name == "log_loss" else 1e-9
+    rel = 1e-6 if proba.dtype == np.float32 and name in ("log_loss", "brier", "ece") else 1e-9
     assert get_metric(name).fn(y, proba) == pytest.approx(expected, rel=rel, abs=1e-12, nan_ok=True)
 
 

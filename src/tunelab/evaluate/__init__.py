@@ -7,6 +7,14 @@ Classification metrics are ``fn(y_true, y_score)`` with class indices (n,) and c
 
 from __future__ import annotations
 
+from tunelab.evaluate._bootstrap import CI, bootstrap_ci
+from tunelab.evaluate._calibration import (
+    apply_temperature,
+    brier_score,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_diagram,
+)
 from tunelab.evaluate._metrics import (
     DEFAULT_METRICS,
     METRICS,
@@ -28,6 +36,15 @@ from tunelab.evaluate._metrics import (
     rmse,
     roc_auc,
     top_k_accuracy,
+)
+from tunelab.evaluate._stats import (
+    DiffResult,
+    McNemarResult,
+    TTestResult,
+    corrected_resampled_ttest,
+    mcnemar_exact,
+    paired_bootstrap_diff,
+    verdict,
 )
 
 __all__ = [
@@ -51,4 +68,18 @@ __all__ = [
     "rmse",
     "roc_auc",
     "top_k_accuracy",
+    "CI",
+    "bootstrap_ci",
+    "apply_temperature",
+    "brier_score",
+    "expected_calibration_error",
+    "fit_temperature",
+    "reliability_diagram",
+    "DiffResult",
+    "McNemarResult",
+    "TTestResult",
+    "corrected_resampled_ttest",
+    "mcnemar_exact",
+    "paired_bootstrap_diff",
+    "verdict",
 ]

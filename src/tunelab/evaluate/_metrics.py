@@ -171,13 +171,20 @@ def _averaged(
     numerator: np.ndarray, denominator: np.ndarray, support: np.ndarray, average: str
 ) -> float:
     """Average the per-class ratios ``numerator / denominator`` as scikit-learn's ``average=``."""
+    return float(_averaged_rows(numerator[None], denominator[None], support[None], average)[0])
+
+
+def _averaged_rows(
+    numerator: np.ndarray, denominator: np.ndarray, support: np.ndarray, average: str
+) -> np.ndarray:
+    """:func:`_averaged` of each row of per-class counts (r, k), e.g. one row per resample."""
     if average == "micro":
-        return float(_safe_divide(numerator.sum(), denominator.sum()))
+        return _safe_divide(numerator.sum(axis=-1), denominator.sum(axis=-1))
     per_class = _safe_divide(numerator, denominator)
     if average == "macro":
-        return float(per_class.mean())
+        return per_class.mean(axis=-1)
     if average == "weighted":
-        return float(per_class @ support / support.sum())
+        return np.einsum("rk,rk->r", per_class, support) / support.sum(axis=-1)
     raise TunelabError(
         f"average must be one of {', '.join(AVERAGES)}; got `{average}`"
         f"{did_you_mean(average, AVERAGES)}."
@@ -291,9 +298,14 @@ def log_loss(y_true: object, y_score: object) -> float:
     confident wrong answer costs about 36 nats (float64) instead of infinity.
     """
     y_true, y_score = _check_classification(y_true, y_score)
+    return float(np.mean(_true_class_nll(y_true, y_score)))
+
+
+def _true_class_nll(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """Per-sample ``-log p(true class)`` (n,), float64, clipped as in :func:`log_loss`."""
     eps = np.finfo(y_score.dtype).eps
     p_true = np.clip(y_score[np.arange(len(y_true)), y_true], eps, 1 - eps)
-    return float(-np.mean(np.log(p_true.astype(np.float64))))
+    return -np.log(p_true.astype(np.float64))
 
 
 def top_k_accuracy(y_true: object, y_score: object, k: int) -> float:
@@ -307,8 +319,13 @@ def top_k_accuracy(y_true: object, y_score: object, k: int) -> float:
         raise TunelabError(f"k must be a positive integer; got {k!r}.")
     if k >= y_score.shape[1]:
         return float("nan")
+    return float(np.mean(_top_k_hits(y_true, y_score, k)))
+
+
+def _top_k_hits(y_true: np.ndarray, y_score: np.ndarray, k: int) -> np.ndarray:
+    """Per sample (n,) bool: the true class is among the ``k`` highest scores (sklearn's ties)."""
     top = np.argsort(y_score, axis=1, kind="stable")[:, ::-1][:, :k]
-    return float(np.mean((top == y_true[:, None]).any(axis=1)))
+    return (top == y_true[:, None]).any(axis=1)
 
 
 def confusion_matrix(y_true: object, y_pred_labels: object, num_classes: int) -> np.ndarray:
@@ -492,6 +509,16 @@ def compute_metrics(
         >>> compute_metrics("regression", [1.0, 2.0], [1.0, 4.0], names=["mae", "mse"])
         {'mae': 1.0, 'mse': 2.0}
     """
+    metrics = _resolve_metrics(task, names)
+    check = _check_classification if task == "classification" else _check_regression
+    y_true, predictions = check(y_true, y_score_or_pred)
+    if not np.isfinite(predictions).all():
+        return {metric.name: float("nan") for metric in metrics}
+    return {metric.name: float(metric.fn(y_true, predictions)) for metric in metrics}
+
+
+def _resolve_metrics(task: str, names: str | Iterable[str] | None) -> list[Metric]:
+    """The registered metrics called ``names`` (the task's defaults when None), all of ``task``."""
     if task not in TASKS:
         raise SpecError(
             f"unknown task `{task}`{did_you_mean(str(task), TASKS)}; "
@@ -508,11 +535,7 @@ def compute_metrics(
                 f"metric `{metric.name}` is a {metric.task} metric, but the task is {task}. "
                 f"Use {task} metrics: {_names_for(task)}."
             )
-    check = _check_classification if task == "classification" else _check_regression
-    y_true, predictions = check(y_true, y_score_or_pred)
-    if not np.isfinite(predictions).all():
-        return {metric.name: float("nan") for metric in metrics}
-    return {metric.name: float(metric.fn(y_true, predictions)) for metric in metrics}
+    return metrics
 
 
 _PREFIXES = ("train_", "val_", "test_")
