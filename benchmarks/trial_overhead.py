@@ -71,6 +71,7 @@ def tunelab_spec(trials: int, sampler: str) -> dict:
         "tune": {
             "trials": trials,
             "sampler": {"name": sampler},
+            "pruner": "none",  # the Optuna baselines do not prune either
             "space": {"train.optimizer.lr": {"low": LOW, "high": HIGH, "log": True}},
         },
     }
@@ -106,7 +107,7 @@ def run_tunelab(trials: int, sampler: str, folder: Path) -> dict:
     whole = time.perf_counter() - start
     storage = f"sqlite:///{result.path / 'study.db'}"
     study = optuna.load_study(study_name="overhead", storage=storage)
-    seconds = [t.user_attrs["seconds"] for t in study.get_trials(deepcopy=False)]
+    seconds = [t.user_attrs["result"]["seconds"] for t in study.get_trials(deepcopy=False)]
     return {
         "cycle_ms": cycle_ms(study),
         "whole_call_ms": 1000 * whole / trials,

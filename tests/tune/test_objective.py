@@ -77,7 +77,7 @@ def test_holdout_reports_each_epoch_at_step_epoch(tmp_path):
     rows = history(tmp_path, 0)
     assert {r["epoch"]: r["val_accuracy"] for r in rows} == trial.intermediate_values
     assert trial.value == rows[-1]["val_accuracy"]
-    assert trial.user_attrs["fold_values"] == [trial.value]
+    assert trial.user_attrs["result"]["fold_values"] == [trial.value]
 
 
 @pytest.mark.parametrize("pruner", ["none", "median", {"name": "asha", "min_resource": 1}])
@@ -98,7 +98,7 @@ def test_cv_reports_each_epoch_of_each_fold_at_fold_times_epochs_plus_epoch(tmp_
         assert trial.intermediate_values[step] == row["val_accuracy"]
     # the trial's value: the mean over folds of the last epoch's objective
     fold_values = [r["val_accuracy"] for r in rows if r["epoch"] == epochs]
-    assert trial.user_attrs["fold_values"] == fold_values
+    assert trial.user_attrs["result"]["fold_values"] == fold_values
     assert trial.value == pytest.approx(np.mean(fold_values))
 
 
@@ -117,14 +117,14 @@ def test_wilcoxon_reports_per_fold_and_prunes_a_clearly_worse_trial(tmp_path):
 
     assert good.state == TrialState.COMPLETE
     assert sorted(good.intermediate_values) == list(range(folds))
-    assert good.value == pytest.approx(np.mean(good.user_attrs["fold_values"]))
-    assert list(good.intermediate_values.values()) == good.user_attrs["fold_values"]
+    assert good.value == pytest.approx(np.mean(good.user_attrs["result"]["fold_values"]))
+    assert list(good.intermediate_values.values()) == good.user_attrs["result"]["fold_values"]
 
     assert bad.state == TrialState.PRUNED
-    ran = len(bad.user_attrs["fold_values"])
+    ran = len(bad.user_attrs["result"]["fold_values"])
     assert 2 <= ran < folds
     assert sorted(bad.intermediate_values) == list(range(ran))
-    assert "wilcoxon" in bad.user_attrs["prune_reason"]
+    assert "wilcoxon" in bad.user_attrs["result"]["reason"]
     # fewer folds were trained, not only reported
     assert {r["fold"] for r in history(tmp_path, 1)} == set(range(ran))
 
@@ -140,13 +140,13 @@ def test_trial_json_holds_fold_values_mean_and_std(tmp_path):
     )
     (trial,) = study.get_trials()
     record = json.loads((tmp_path / "trials" / "0" / "trial.json").read_text())
-    values = trial.user_attrs["fold_values"]
+    values = trial.user_attrs["result"]["fold_values"]
     assert len(values) == 4
     assert record["fold_values"] == values
     assert record["value"] == trial.value
     assert record["mean"] == pytest.approx(np.mean(values))
     assert record["std"] == pytest.approx(np.std(values, ddof=1))
-    assert record["best_epochs"] == trial.user_attrs["best_epochs"]
+    assert record["best_epochs"] == trial.user_attrs["result"]["best_epochs"]
     assert len(record["best_epochs"]) == 4 and set(record["best_epochs"]) <= {1, 2}
     assert record["params"] == {"train.optimizer.lr": 0.03}
     assert record["state"] == "COMPLETE" and record["reason"] is None
@@ -166,5 +166,5 @@ def test_median_pruner_prunes_in_the_first_fold(tmp_path):
     assert good.state == TrialState.COMPLETE
     assert bad.state == TrialState.PRUNED
     assert max(bad.intermediate_values) <= epochs  # stopped during its first fold
-    assert bad.user_attrs["fold_values"] == []
+    assert bad.user_attrs["result"]["fold_values"] == []
     assert {r.get("fold") for r in history(tmp_path, 1)} == {0}

@@ -87,7 +87,10 @@ def test_exact_total_wal_storage_and_outputs(done_study):
     assert result["best_value"] == best.value
     assert result["counts"] == {"COMPLETE": 4, "PRUNED": 0, "FAIL": 0}
     best_yaml = yaml.safe_load((study / "best.yaml").read_text())
-    assert best_yaml["train"]["optimizer"]["lr"] == best.user_attrs["values"]["train.optimizer.lr"]
+    assert (
+        best_yaml["train"]["optimizer"]["lr"]
+        == best.user_attrs["result"]["values"]["train.optimizer.lr"]
+    )
     assert "tune" not in best_yaml or best_yaml["tune"] is None
     assert json.loads((study / "study.json").read_text())["trials"] == 4
     assert "4 trials: 4 complete, 0 pruned, 0 failed" in proc.stdout
@@ -154,7 +157,7 @@ def test_failures_are_results(cli, tmp_path):
     assert len(trials) == 2
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert len(failed) == 1
-    assert failed[0].user_attrs["values"] == {"train.optimizer.lr": 1.0e30}
+    assert failed[0].user_attrs["result"]["values"] == {"train.optimizer.lr": 1.0e30}
     assert "non-finite loss at epoch" in failed[0].user_attrs["fail_reason"]
     record = json.loads(
         (tmp_path / "s" / "trials" / str(failed[0].number) / "trial.json").read_text()
@@ -208,7 +211,7 @@ def test_user_model_raising_fails_the_trial_with_its_traceback(cli, tmp_path, mo
     assert proc.returncode == 0, proc.stderr
     trials = load(tmp_path / "s").get_trials()
     (failed,) = [t for t in trials if t.state == TrialState.FAIL]
-    assert failed.user_attrs["values"] == {"model.kwargs.width": 13}
+    assert failed.user_attrs["result"]["values"] == {"model.kwargs.width": 13}
     assert failed.user_attrs["fail_reason"] == "ValueError: width 13 is unlucky"
     tb = (tmp_path / "s" / "trials" / str(failed.number) / "traceback.txt").read_text()
     assert "Traceback" in tb and "fragile_models.py" in tb and "width 13 is unlucky" in tb

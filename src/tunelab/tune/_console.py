@@ -34,8 +34,13 @@ def format_params(values: dict) -> str:
     return " ".join(parts)
 
 
+def result_of(trial: optuna.trial.FrozenTrial) -> dict:
+    """What a trial stored about itself: values, fold_values, best_epochs, seconds, reason."""
+    return trial.user_attrs.get("result") or {}
+
+
 def _value(trial: optuna.trial.FrozenTrial) -> str:
-    folds = trial.user_attrs.get("fold_values") or []
+    folds = result_of(trial).get("fold_values") or []
     if trial.state == TrialState.COMPLETE:
         if len(folds) > 1:
             return f"{_num(float(np.mean(folds)))} ± {_num(float(np.std(folds, ddof=1)))}"
@@ -121,6 +126,20 @@ class StudyConsole:
             "trials", total=total or None, completed=len(self._seen), best="-"
         )
 
+    def show(self, number: int) -> None:
+        """Print one finished trial (in-process workers): one query, not a scan of the study."""
+        if self._study is None or number in self._seen or (self.quiet and self._progress is None):
+            return
+        trial = self._study._storage.get_trial(
+            self._study._storage.get_trial_id_from_study_id_trial_number(
+                self._study._storage.get_study_id_from_name(self._study.study_name), number
+            )
+        )
+        self._seen.add(number)
+        self._line(trial)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=len(self._seen), best=_num(self._best()))
+
     def poll(self) -> None:
         """Print every trial that finished since the last call; move the bar."""
         if self._study is None:
@@ -150,12 +169,14 @@ class StudyConsole:
         state = trial.state.name
         detail = _value(trial)
         if trial.state == TrialState.PRUNED:
-            detail = trial.user_attrs.get("prune_reason") or "pruned"
+            detail = result_of(trial).get("reason") or "pruned"
         elif trial.state == TrialState.FAIL:
-            detail = trial.user_attrs.get("fail_reason") or "failed"
-        seconds = trial.user_attrs.get("seconds")
+            detail = (
+                trial.user_attrs.get("fail_reason") or result_of(trial).get("reason") or "failed"
+            )
+        seconds = result_of(trial).get("seconds")
         took = f"{seconds:.1f}s" if seconds is not None else ""
-        params = format_params(trial.user_attrs.get("values") or {})
+        params = format_params(result_of(trial).get("values") or {})
         self.rich.print(
             f"trial {trial.number:>3}  {state:<8}  {detail}  {took}  {params}", markup=False
         )
@@ -187,8 +208,8 @@ class StudyConsole:
                 str(rank),
                 str(trial.number),
                 _value(trial),
-                ",".join(map(str, trial.user_attrs.get("best_epochs") or [])),
-                format_params(trial.user_attrs.get("values") or {}),
+                ",".join(map(str, result_of(trial).get("best_epochs") or [])),
+                format_params(result_of(trial).get("values") or {}),
             )
         self.rich.print(table)
         self.rich.print(
@@ -199,7 +220,7 @@ class StudyConsole:
         )
         best = study.best_trial
         self.rich.print(f"best: trial {best.number}, val.{metric} {_value(best)}", markup=False)
-        for path, value in (best.user_attrs.get("values") or {}).items():
+        for path, value in (result_of(best).get("values") or {}).items():
             self.rich.print(f"  {path}: {value}", markup=False)
 
     def refit(self, result) -> None:

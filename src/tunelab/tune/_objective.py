@@ -45,6 +45,7 @@ class TrialContext:
     wilcoxon: bool
     prep: Prepared
     folder: Path
+    prunes: bool = True  # False with `pruner: none`
 
     @property
     def key(self) -> str:
@@ -96,7 +97,8 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> Outcome:
         outcome.state, outcome.reason = "FAIL", f"{type(exc).__name__}: {exc}"
         (folder / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
     outcome.seconds = time.perf_counter() - start
-    write_json(folder / "trial.json", _record(trial.number, outcome))
+    # auxiliary (the storage is the record): atomic, without waiting for the disk
+    write_json(folder / "trial.json", _record(trial.number, outcome), fsync=False)
     return outcome
 
 
@@ -108,7 +110,9 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
     epochs = spec.train.epochs
     restore = bool(spec.train.early_stopping and spec.train.early_stopping.restore_best)
     for k, fold in enumerate(folds):
-        callbacks = [] if ctx.wilcoxon else [_Report(trial, ctx.key, offset=k * epochs)]
+        # no pruner, no per-epoch reports: the curves are in history.jsonl, not worth a write each
+        report = ctx.prunes and not ctx.wilcoxon
+        callbacks = [_Report(trial, ctx.key, offset=k * epochs)] if report else []
         tag = {"fold": k} if len(folds) > 1 else {}
         _, history, _ = train_fold(
             prep,

@@ -21,13 +21,14 @@ from tunelab.data import Fold, Splits
 from tunelab.errors import RunError, SpecError, StudyFailed
 from tunelab.evaluate import get_metric, greater_is_better
 from tunelab.runs import Run, read_json, write_json
-from tunelab.spec import Spec, dump_spec, load_spec, parse_spec, set_values
+from tunelab.spec import Spec, dump_spec, load_spec, parse_spec
 from tunelab.train import Console, prepare, train
-from tunelab.tune._console import StudyConsole
+from tunelab.tune._console import StudyConsole, result_of
 from tunelab.tune._objective import TrialContext, run_trial
 from tunelab.tune._seal import log_test_evaluation, seal
 from tunelab.tune._space import Param, grid_space, parse_space, trial_spec
 from tunelab.tune._study import (
+    HEARTBEAT_S,
     build_pruner,
     build_sampler,
     fail_interrupted,
@@ -38,7 +39,7 @@ from tunelab.tune._study import (
     worker_token,
 )
 
-__all__ = ["tune", "StudyResult", "objective_of", "run_worker"]
+__all__ = ["tune", "StudyResult", "objective_of", "run_worker", "result_of"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -104,17 +105,15 @@ def tune(
         nested: wrap the whole procedure in this many outer folds (nested cross-validation).
         quiet: no per-trial lines.
     """
-    spec = load_spec(spec, overrides=overrides)
+    budget = [
+        f"tune.{k}={v}" for k, v in (("trials", trials), ("timeout", timeout)) if v is not None
+    ]
+    spec = load_spec(spec, overrides=[*overrides, *budget])  # the budget validated like the spec
     if spec.tune is None:
         raise SpecError(
             "the spec has no `tune` section: add tune: {space: {...}} "
             "(see examples/mnist_tune.yaml)"
         )
-    budget = {
-        k: v for k, v in (("tune.trials", trials), ("tune.timeout", timeout)) if v is not None
-    }
-    if budget:  # the command line's budget, validated like the spec's own
-        spec = parse_spec(set_values(spec.model_dump(mode="json"), budget))
     if workers < 1:
         raise SpecError(f"--workers: expected at least 1; got {workers}")
     params = parse_space(spec.tune, spec)  # every entry checked before any data is loaded
@@ -190,7 +189,14 @@ def run_study(
     interrupted = fail_interrupted(study)
     base = spec.model_dump(mode="json")
     ctx = TrialContext(
-        base, params, metric, maximize, spec.tune.pruner.name == "wilcoxon", prep, folder
+        base,
+        params,
+        metric,
+        maximize,
+        spec.tune.pruner.name == "wilcoxon",
+        prep,
+        folder,
+        prunes=spec.tune.pruner.name != "none",
     )
     done_before = len(study.get_trials(deepcopy=False))
     console.header(
@@ -210,7 +216,7 @@ def run_study(
     console.start(study, total=total, timeout=spec.tune.timeout)
     try:
         if workers == 1:
-            run_worker(ctx, study, folder, total=total, deadline=deadline, on_trial=console.poll)
+            run_worker(ctx, study, folder, total=total, deadline=deadline, on_trial=console.show)
         else:
             _run_processes(
                 spec,
@@ -234,23 +240,20 @@ def run_study(
     }
     if not counts["COMPLETE"]:
         reasons = sorted(
-            {
-                t.user_attrs.get("fail_reason") or t.user_attrs.get("prune_reason") or "?"
-                for t in frozen
-            }
+            {t.user_attrs.get("fail_reason") or result_of(t).get("reason") or "?" for t in frozen}
         )
         raise StudyFailed(
             f"no trial of {len(frozen)} completed ({counts['PRUNED']} pruned, {counts['FAIL']} failed); "
             f"reasons: {'; '.join(reasons[:5])}"
         )
     best = study.best_trial
-    best_spec = trial_spec(base, best.user_attrs.get("values", {}))
+    best_spec = trial_spec(base, result_of(best).get("values", {}))
     (folder / "best.yaml").write_text(dump_spec(best_spec), encoding="utf-8")
     result = StudyResult(
         path=folder,
         best_number=best.number,
         best_value=float(best.value),
-        best_params=best.user_attrs.get("values", {}),
+        best_params=result_of(best).get("values", {}),
         objective=f"val.{metric}",
         direction="maximize" if maximize else "minimize",
         counts=counts,
@@ -291,14 +294,15 @@ def run_worker(
 
     Enqueued (WAITING) trials count once they start, so they are run within the total.
     """
-    ran = 0
+    ran, checked = 0, 0.0
+    storage = study._storage
+    study_id = storage.get_study_id_from_name(study.study_name)
     while True:
         with study_lock(folder):  # counting and creating together: exactly `total` trials
-            fail_interrupted(study)
-            if (
-                total is not None
-                and len(study.get_trials(deepcopy=False, states=_STARTED)) >= total
-            ):
+            if time.time() - checked > HEARTBEAT_S:  # dead workers' trials, every few seconds
+                fail_interrupted(study)
+                checked = time.time()
+            if total is not None and storage.get_n_trials(study_id, state=_STARTED) >= total:
                 return ran
             if deadline is not None and time.time() >= deadline:
                 return ran
@@ -306,24 +310,27 @@ def run_worker(
             trial.set_user_attr("worker", worker_token())
         with heartbeat(study, trial):
             outcome = run_trial(trial, ctx)
-        for key, value in (
-            ("values", outcome.params),
-            ("fold_values", outcome.fold_values),
-            ("best_epochs", outcome.best_epochs),
-            ("seconds", round(outcome.seconds, 3)),
-        ):
-            trial.set_user_attr(key, value)
+        # one write for everything a reader needs (each user attribute is a transaction)
+        trial.set_user_attr(
+            "result",
+            {
+                "values": outcome.params,
+                "fold_values": outcome.fold_values,
+                "best_epochs": outcome.best_epochs,
+                "seconds": round(outcome.seconds, 3),
+                "reason": outcome.reason,
+            },
+        )
         if outcome.state == "COMPLETE":
             _tell(study, trial, outcome.value, TrialState.COMPLETE)
         elif outcome.state == "PRUNED":
-            trial.set_user_attr("prune_reason", outcome.reason)
             _tell(study, trial, None, TrialState.PRUNED)
         else:
             trial.set_user_attr("fail_reason", outcome.reason)
             _tell(study, trial, None, TrialState.FAIL)
         ran += 1
         if on_trial is not None:
-            on_trial()
+            on_trial(trial.number)
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None, state: TrialState) -> None:
@@ -427,12 +434,13 @@ def _worker_process(payload: dict) -> None:
         spec.tune.pruner.name == "wilcoxon",
         prep,
         folder,
+        prunes=spec.tune.pruner.name != "none",
     )
     run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
 
 
 def _refit_epochs(best: FrozenTrial) -> int | None:
-    epochs = best.user_attrs.get("best_epochs") or []
+    epochs = result_of(best).get("best_epochs") or []
     return int(round(statistics.median(epochs))) if epochs else None
 
 
