@@ -128,6 +128,37 @@ def evaluate(
 
 
 @app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="run folder A")],
+    run_b: Annotated[Path, typer.Argument(help="run folder B")],
+    split: Annotated[str, typer.Option("--split", help="test or val")] = "test",
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", "-m", help="metric to compare (repeatable)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+) -> None:
+    """Is B really better than A? Paired tests on the same samples, in one sentence each."""
+    from tunelab.report import compare_runs
+
+    result = compare_runs(run_a, run_b, split=split, metrics=metric or None)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    typer.echo(
+        f"A = {result.run_a}\nB = {result.run_b}\n{result.split}: {result.n} samples, same "
+        "split fingerprint"
+    )
+    for m in result.metrics:
+        typer.echo(
+            f"{m.metric}: A {m.value_a:.4f}, B {m.value_b:.4f}; B - A = {m.diff:+.4f} "
+            f"[{m.low:+.4f}, {m.high:+.4f}], {m.test} p = {m.p_value:.3g}"
+        )
+        typer.echo(f"  {m.verdict}")
+    if result.folds:
+        typer.echo(f"over {result.folds['folds']} folds: {result.folds['verdict']}")
+
+
+@app.command()
 def datasets() -> None:
     """List the data sets that need no files, and the file sources a spec can name."""
     from rich.console import Console

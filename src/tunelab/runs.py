@@ -37,6 +37,7 @@ __all__ = [
     "load_weights",
     "environment",
     "prepare_out_dir",
+    "ensure_writable",
     "FORMAT_VERSION",
 ]
 
@@ -151,16 +152,21 @@ def prepare_out_dir(path: Path) -> Path:
             f"output folder {path} is not empty and does not hold a tunelab run; "
             "choose an empty or new folder"
         )
+    ensure_writable(path, what="output folder")
+    for name in RUN_FILES:  # a re-run into the same folder starts clean
+        (path / name).unlink(missing_ok=True)
+    return path
+
+
+def ensure_writable(path: Path, *, what: str = "folder") -> None:
+    """Create ``path`` and prove it writable now, before any work could be lost."""
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
-        raise RunError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
-    for name in RUN_FILES:  # a re-run into the same folder starts clean
-        (path / name).unlink(missing_ok=True)
-    return path
+        raise RunError(f"cannot write to {what} {path}: {exc.strerror or exc}") from None
 
 
 def environment(*, device: str, seed: int) -> dict:

@@ -42,6 +42,7 @@ __all__ = [
     "ModelSpec",
     "TrainSpec",
     "EvaluateSpec",
+    "CISpec",
     "TuneSpec",
     "OptimizerSpec",
     "ScheduleSpec",
@@ -362,15 +363,14 @@ class SGD(_Node):
         return self
 
 
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+Betas = tuple[Beta, Beta]
+
+
 class Adam(_Node):
     name: Literal["adam"] = "adam"
     lr: PositiveFloat = 1e-3
-    betas: tuple[
-        Annotated[float, Field(ge=0.0, lt=1.0)], Annotated[float, Field(ge=0.0, lt=1.0)]
-    ] = (
-        0.9,
-        0.999,
-    )
+    betas: Betas = (0.9, 0.999)
     eps: PositiveFloat = 1e-8
     weight_decay: NonNegFloat = 0.0
     amsgrad: bool = False
@@ -379,12 +379,7 @@ class Adam(_Node):
 class AdamW(_Node):
     name: Literal["adamw"]
     lr: PositiveFloat = 1e-3
-    betas: tuple[
-        Annotated[float, Field(ge=0.0, lt=1.0)], Annotated[float, Field(ge=0.0, lt=1.0)]
-    ] = (
-        0.9,
-        0.999,
-    )
+    betas: Betas = (0.9, 0.999)
     eps: PositiveFloat = 1e-8
     weight_decay: NonNegFloat = 0.01
     amsgrad: bool = False
@@ -618,9 +613,24 @@ class TrainSpec(_Node):
         return value
 
 
+class CISpec(_Node):
+    """Bootstrap confidence intervals for every metric of every evaluated part."""
+
+    level: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
+    resamples: int = Field(2000, ge=0, description="0 switches intervals off")
+    method: Literal["percentile", "bca"] = "percentile"
+    stratified: bool = Field(False, description="resample within each class")
+
+
 class EvaluateSpec(_Node):
     metrics: list[str] | None = Field(None, description="default: every metric of the task")
     test: bool = Field(True, description="evaluate the sealed test part once at the end of train")
+    ci: CISpec = Field(default_factory=CISpec)
+    temperature: bool = Field(
+        False,
+        description="classification: fit temperature scaling on the validation part "
+        "and report the calibrated test part too",
+    )
 
 
 class SpaceRange(_Node):
@@ -700,6 +710,12 @@ class TuneSpec(_Node):
     direction: Literal["auto", "maximize", "minimize"] = "auto"
     space: dict[str, list[Any] | SpaceRange | SpaceChoice] = Field(min_length=1)
     refit: bool = Field(True, description="refit the best on all non-test data, test it once")
+    refit_seeds: int = Field(
+        1,
+        ge=1,
+        description="refit the best with this many seeds: mean ± std and a t-interval of "
+        "the test metrics (each refit is one logged look at the test part)",
+    )
     top: int = Field(10, ge=1, description="rows of the final table")
 
     @field_validator("sampler", "pruner", mode="before")

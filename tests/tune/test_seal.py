@@ -127,3 +127,29 @@ def test_resume_of_a_finished_study_keeps_its_single_evaluation(sealed, cli, tmp
     assert proc.returncode == 0, proc.stderr
     assert len(read(study / "seal.json")["evaluations"]) == 1
     assert (study / "best" / "model.safetensors").read_bytes() == weights
+
+
+def test_refit_seeds_log_every_look_and_summarise(tmp_path):
+    import tunelab
+
+    spec = {
+        "name": "rs",
+        "data": {"source": "iris"},
+        "split": {"test": 0.2, "val": 0.25},
+        "model": {"name": "mlp", "hidden": [8]},
+        "train": {"epochs": 3, "batch_size": 16},
+        "tune": {
+            "trials": 2,
+            "sampler": "random",
+            "pruner": "none",
+            "refit_seeds": 3,
+            "space": {"train.optimizer.lr": [0.01, 0.05]},
+        },
+    }
+    tunelab.tune(spec, out=tmp_path / "s", quiet=True)
+    seal = json.loads((tmp_path / "s" / "seal.json").read_text())
+    assert len(seal["evaluations"]) == 3  # each refit is one logged look at the test part
+    seeds = json.loads((tmp_path / "s" / "best_seeds" / "seeds.json").read_text())
+    assert seeds["seeds"] == 3 and seeds["summary"]["accuracy"]["n"] == 3
+    result = json.loads((tmp_path / "s" / "result.json").read_text())
+    assert result["refit_seeds"]["accuracy"]["mean"] == seeds["summary"]["accuracy"]["mean"]

@@ -14,6 +14,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+import tunelab
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -240,3 +242,28 @@ def test_two_workers_share_sqlite_for_exactly_40_trials(cli, tmp_path):
         str(n) for n in range(40)
     )
     assert took < 120
+
+
+def test_best_versus_runner_up_is_tested_and_saved(tmp_path):
+    spec = {
+        "name": "bvr",
+        "data": {"source": "iris"},
+        "split": {"test": 0.2, "cv": 3},
+        "model": {"name": "mlp", "hidden": [8]},
+        "train": {"epochs": 3, "batch_size": 16},
+        "tune": {
+            "trials": 3,
+            "sampler": "random",
+            "pruner": "none",
+            "space": {"train.optimizer.lr": [0.001, 0.01, 0.05]},
+        },
+    }
+    result = tunelab.tune(spec, out=tmp_path / "s", quiet=True)
+    record = result.best_vs_runner_up
+    assert record["best"] == result.best_number and record["test"] == "corrected t-test over folds"
+    assert record["low"] <= record["diff"] <= record["high"]
+    assert json.loads((tmp_path / "s" / "result.json").read_text())["best_vs_runner_up"] == record
+    holdout = spec | {"split": {"test": 0.2, "val": 0.25}, "name": "bvr2"}
+    result = tunelab.tune(holdout, out=tmp_path / "h", quiet=True)
+    assert result.best_vs_runner_up["test"] == "paired bootstrap"
+    assert (tmp_path / "h" / "trials" / "0" / "predictions.npz").is_file()

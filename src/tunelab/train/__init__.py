@@ -7,7 +7,15 @@ from tunelab.train._diagnosis import diagnose
 from tunelab.train._fit import History, fit, predict
 from tunelab.train._losses import build_loss, to_scores
 from tunelab.train._optim import Schedule, build_optimizer
-from tunelab.train._run import Prepared, evaluate, prepare, resolve_device, train, train_fold
+from tunelab.train._run import (
+    Prepared,
+    evaluate,
+    evaluate_part,
+    prepare,
+    resolve_device,
+    train,
+    train_fold,
+)
 from tunelab.train._seeds import seed_summary, train_seeds
 
 __all__ = [
@@ -26,6 +34,7 @@ __all__ = [
     "build_optimizer",
     "Prepared",
     "evaluate",
+    "evaluate_part",
     "prepare",
     "resolve_device",
     "train",

@@ -24,6 +24,15 @@ def _num(value: float) -> str:
     return f"{value:.3e}"
 
 
+def _with_ci(slot: dict) -> str:
+    """``0.9710 [0.9620, 0.9790]``: every metric with its interval when there is one."""
+    ci = slot.get("ci")
+    text = _num(slot["value"])
+    if ci and ci.get("low") is not None and ci.get("high") is not None:
+        text += f" [{_num(ci['low'])}, {_num(ci['high'])}]"
+    return text
+
+
 def format_epoch(row: dict[str, Any], total: int, fold: tuple | None = None) -> str:
     """``epoch  3/10  train loss 0.1234 acc 0.9650 | val loss 0.1100 acc 0.9700 | lr 1.0e-03 | 2.1s``"""
     width = len(str(total))
@@ -128,7 +137,7 @@ class Console:
             cells = []
             for s in splits:
                 slot = metrics[s].get(name)
-                cells.append("" if slot is None else _num(slot["value"]))
+                cells.append("" if slot is None else _with_ci(slot))
             table.add_row(name, *cells)
         self.rich.print(table)
 

@@ -83,7 +83,7 @@ def _with_cv(spec: Spec, folds: int) -> Spec:
 def _curve(
     base: Spec, kind: str, points: list[dict], specs: list[Spec], *, metric, out, quiet
 ) -> dict:
-    from tunelab.train._run import _evaluate_part, prepare, train_fold
+    from tunelab.train._run import evaluate_part, prepare, train_fold
 
     console = Console(quiet=quiet)
     prep0 = prepare(base)
@@ -101,8 +101,8 @@ def _curve(
                 train_scores.append(math.nan)
                 val_scores.append(math.nan)
                 continue
-            train_scores.append(_evaluate_part(prep, model, train_idx)[1][metric])
-            val_scores.append(_evaluate_part(prep, model, fold.val)[1][metric])
+            train_scores.append(evaluate_part(prep, model, train_idx)[1][metric])
+            val_scores.append(evaluate_part(prep, model, fold.val)[1][metric])
         point |= {
             "train_size": int(round(point["fraction"] * len(prep.splits.folds[0].train))),
             "train_mean": _nanmean(train_scores),

@@ -18,9 +18,15 @@ from tunelab.errors import RunError, SpecError, did_you_mean
 from tunelab.evaluate import (
     DEFAULT_METRICS,
     METRICS,
+    apply_temperature,
+    bootstrap_ci,
+    brier_score,
     compute_metrics,
+    expected_calibration_error,
+    fit_temperature,
     get_metric,
     greater_is_better,
+    reliability_diagram,
 )
 from tunelab.models import build_model
 from tunelab.runs import (
@@ -292,7 +298,7 @@ def train(
             console.note(history.stop_reason)
         best_epochs.append(history.best_epoch or len(history.rows))
         if n_folds > 1:
-            scores, values = _evaluate_part(prep, model, fold.val)
+            scores, values = evaluate_part(prep, model, fold.val)
             oof_scores.update(zip(fold.val.tolist(), scores, strict=True))
             fold_rows.append(values)
     if n_folds > 1 or refit_epochs is not None:
@@ -323,17 +329,17 @@ def train(
     if not refit_only:
         if n_folds == 1:
             val_idx = splits.folds[0].val
-            val_scores, val_values = _evaluate_part(prep, model, val_idx)
+            val_scores, val_values = evaluate_part(prep, model, val_idx)
         else:  # pooled out-of-fold predictions: an honest estimate, without one model's loss
             val_idx = np.array(sorted(oof_scores))
             val_scores = np.stack([oof_scores[i] for i in val_idx.tolist()])
             val_values = _metrics(prep, val_idx, val_scores)
             write_json(path / "folds.json", {"folds": fold_rows, **_mean_std(fold_rows)})
-        metrics["val"] = _slots(val_values)
+        metrics["val"] = _slots(prep, val_idx, val_scores, val_values)
         arrays = {"val_index": val_idx, "val_y": prep.ds.y[val_idx], "val_score": val_scores}
     if spec.evaluate.test and len(splits.test):
-        test_scores, test_values = _evaluate_part(prep, model, splits.test)
-        metrics["test"] = _slots(test_values)
+        test_scores, test_values = evaluate_part(prep, model, splits.test)
+        metrics["test"] = _slots(prep, splits.test, test_scores, test_values)
         arrays |= {
             "test_index": splits.test,
             "test_y": prep.ds.y[splits.test],
@@ -341,6 +347,8 @@ def train(
         }
     write_json(path / "metrics.json", metrics)
     run.write_predictions(arrays)
+    if prep.ds.task == "classification" and arrays:
+        write_json(path / "calibration.json", _calibration(prep, arrays))
     diagnosis = None
     if not refit_only:  # over/under-fitting, from the (first) fold's validation history
         rows = [r for r in run.history if r.get("fold", 0) == 0]
@@ -396,9 +404,9 @@ def evaluate(
     model = _load_model(run, prep)
     if split == "test":
         _warn_if_sealed(run)
-    scores, values = _evaluate_part(prep, model, idx)
+    scores, values = evaluate_part(prep, model, idx)
     metrics = run.metrics
-    metrics[split] = _slots(values)
+    metrics[split] = _slots(prep, idx, scores, values)
     write_json(run.path / "metrics.json", metrics)
     run.write_predictions(
         {f"{split}_index": idx, f"{split}_y": prep.ds.y[idx], f"{split}_score": scores}
@@ -470,7 +478,7 @@ def _load_model(run: Run, prep: Prepared) -> torch.nn.Module:
     return model.to(prep.device)
 
 
-def _evaluate_part(
+def evaluate_part(
     prep: Prepared, model: torch.nn.Module, idx: np.ndarray
 ) -> tuple[np.ndarray, dict[str, float]]:
     """One pass of the model over a part: its scores, and every metric with the loss."""
@@ -490,9 +498,61 @@ def _metrics(
     return values | compute_metrics(prep.ds.task, prep.ds.y[idx], scores, names=names)
 
 
-def _slots(values: dict[str, float]) -> dict[str, dict]:
-    """``metric -> {"value": v, "ci": None}`` (confidence intervals fill the slot later)."""
-    return {k: {"value": v, "ci": None} for k, v in values.items()}
+def _slots(prep: Prepared, idx: np.ndarray, scores: np.ndarray, values: dict[str, float]) -> dict:
+    """``metric -> {"value": v, "ci": {low, high, level, method, n_resamples} | None}``.
+
+    Intervals are bootstrap intervals over the part's samples (``evaluate.ci``); the loss has
+    none (it is reported for reading the training curves, not for comparing models).
+    """
+    cfg = prep.spec.evaluate.ci
+    cis = {}
+    names = [k for k in values if k != "loss"]
+    if cfg.resamples and names and len(idx) > 1:
+        cis = bootstrap_ci(
+            prep.ds.task,
+            prep.ds.y[idx],
+            scores,
+            names=names,
+            n_resamples=cfg.resamples,
+            level=cfg.level,
+            method=cfg.method,
+            seed=prep.spec.seed,
+            stratified=cfg.stratified,
+        )
+    return {
+        k: {"value": v, "ci": cis[k].to_json() if k in cis else None} for k, v in values.items()
+    }
+
+
+def _calibration(prep: Prepared, arrays: dict[str, np.ndarray]) -> dict:
+    """ECE (equal-width and equal-mass bins), Brier score and reliability-diagram data per
+    part; with ``evaluate.temperature``, a temperature fitted on the validation part alone and
+    the test part's calibration after it."""
+    out: dict = {}
+    for part in ("val", "test"):
+        if f"{part}_score" not in arrays:
+            continue
+        y, score = arrays[f"{part}_y"], arrays[f"{part}_score"]
+        out[part] = {
+            "ece": expected_calibration_error(y, score, strategy="uniform"),
+            "ece_equal_mass": expected_calibration_error(y, score, strategy="quantile"),
+            "brier": brier_score(y, score),
+            "reliability": reliability_diagram(y, score),
+        }
+    if prep.spec.evaluate.temperature and "val_score" in arrays:
+        t = fit_temperature(arrays["val_y"], arrays["val_score"])
+        out["temperature"] = t
+        if "test_score" in arrays:
+            y, calibrated = arrays["test_y"], apply_temperature(arrays["test_score"], t)
+            out["test_calibrated"] = {
+                "ece": expected_calibration_error(y, calibrated, strategy="uniform"),
+                "brier": brier_score(y, calibrated),
+                "log_loss": compute_metrics("classification", y, calibrated, names=["log_loss"])[
+                    "log_loss"
+                ],
+                "reliability": reliability_diagram(y, calibrated),
+            }
+    return out
 
 
 def _mean_std(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:

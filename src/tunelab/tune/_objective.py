@@ -28,7 +28,7 @@ import optuna
 
 from tunelab.errors import TunelabError
 from tunelab.runs import append_jsonl, write_json
-from tunelab.train import Callback, Prepared, Prune, prepare, train_fold
+from tunelab.train import Callback, Prepared, Prune, evaluate_part, prepare, train_fold
 from tunelab.tune._space import Param, sample, trial_spec
 
 __all__ = ["TrialContext", "Outcome", "run_trial"]
@@ -109,12 +109,14 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
     folds = prep.splits.folds
     epochs = spec.train.epochs
     restore = bool(spec.train.early_stopping and spec.train.early_stopping.restore_best)
+    oof_index: list[np.ndarray] = []
+    oof_score: list[np.ndarray] = []
     for k, fold in enumerate(folds):
         # no pruner, no per-epoch reports: the curves are in history.jsonl, not worth a write each
         report = ctx.prunes and not ctx.wilcoxon
         callbacks = [_Report(trial, ctx.key, offset=k * epochs)] if report else []
         tag = {"fold": k} if len(folds) > 1 else {}
-        _, history, _ = train_fold(
+        model, history, _ = train_fold(
             prep,
             fold.train,
             fold.val,
@@ -134,12 +136,20 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
             return _done(outcome, "FAIL", reason=f"{ctx.key} is {value} after fold {k + 1}")
         outcome.fold_values.append(float(value))
         outcome.best_epochs.append(_best_epoch(history.rows, ctx.key, maximize=ctx.maximize))
+        oof_index.append(fold.val)
+        oof_score.append(evaluate_part(prep, model, fold.val)[0])
         if ctx.wilcoxon:
             trial.report(float(value), k)
             if trial.should_prune():
                 return _done(
                     outcome, "PRUNED", reason=f"wilcoxon: worse than the best after fold {k + 1}"
                 )
+    # the validation predictions (out-of-fold under CV): best versus runner-up is tested on them
+    np.savez_compressed(
+        folder / "predictions.npz",
+        val_index=np.concatenate(oof_index),
+        val_score=np.concatenate(oof_score),
+    )
     return _done(outcome, "COMPLETE", value=float(np.mean(outcome.fold_values)))
 
 

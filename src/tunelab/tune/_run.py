@@ -20,12 +20,13 @@ from optuna.trial import FrozenTrial, TrialState
 from tunelab.data import Fold, Splits
 from tunelab.errors import RunError, SpecError, StudyFailed
 from tunelab.evaluate import get_metric, greater_is_better
-from tunelab.runs import Run, read_json, write_json
-from tunelab.spec import Spec, dump_spec, load_spec, parse_spec
+from tunelab.runs import Run, ensure_writable, read_json, write_json
+from tunelab.spec import Spec, dump_spec, load_spec, parse_spec, set_values
 from tunelab.train import Console, prepare, train
 from tunelab.tune._console import StudyConsole, result_of
 from tunelab.tune._objective import TrialContext, run_trial
 from tunelab.tune._seal import log_test_evaluation, seal
+from tunelab.tune._significance import best_vs_runner_up
 from tunelab.tune._space import Param, grid_space, parse_space, trial_spec
 from tunelab.tune._study import (
     HEARTBEAT_S,
@@ -58,6 +59,7 @@ class StudyResult:
     best_run: Run | None = None
     test_metrics: dict[str, float] | None = None
     nested: dict[str, Any] | None = field(default=None)
+    best_vs_runner_up: dict[str, Any] | None = None
 
 
 def objective_of(spec: Spec, task: str) -> tuple[str, bool]:
@@ -154,7 +156,7 @@ def run_study(
         )
     if resume and not exists:
         raise RunError(f"nothing to resume: {folder} holds no study (no study.json)")
-    _check_writable(folder)
+    ensure_writable(folder, what="study folder")
     prep = prep or prepare(spec)
     metric, maximize = objective_of(spec, prep.ds.task)
     seal(folder, prep.ds, prep.splits)
@@ -259,6 +261,17 @@ def run_study(
         counts=counts,
     )
     console.summary(study, top=spec.tune.top, metric=metric, maximize=maximize)
+    result.best_vs_runner_up = best_vs_runner_up(
+        study,
+        folder,
+        splits=prep.splits,
+        y=prep.ds.y,
+        task=prep.ds.task,
+        metric=metric,
+        maximize=maximize,
+    )
+    if result.best_vs_runner_up:
+        console.note(f"best versus runner-up: {result.best_vs_runner_up['verdict']}")
     if spec.tune.refit and len(prep.splits.test):
         result.best_run, result.test_metrics = _refit(best, best_spec, folder, prep=prep)
         console.refit(result)
@@ -273,6 +286,10 @@ def run_study(
             "counts": counts,
             "refit_epochs": _refit_epochs(best),
             "test": result.test_metrics,
+            "best_vs_runner_up": result.best_vs_runner_up,
+            "refit_seeds": read_json(folder / "best_seeds" / "seeds.json")["summary"]
+            if (folder / "best_seeds" / "seeds.json").is_file()
+            else None,
         },
     )
     return result
@@ -466,7 +483,39 @@ def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, prep):
     )
     test = {k: v["value"] for k, v in run.metrics.get("test", {}).items()}
     log_test_evaluation(folder, run=best_dir, metrics=test, trial=best.number)
+    if _refit_seeds(folder) > 1:
+        _more_seeds(best, best_spec, folder, prep=prep, first=test, seeds=_refit_seeds(folder))
     return run, test
+
+
+def _refit_seeds(folder: Path) -> int:
+    return int(load_spec(folder / "spec.yaml").tune.refit_seeds)
+
+
+def _more_seeds(best, best_spec: Spec, folder: Path, *, prep, first: dict, seeds: int) -> None:
+    """``tune.refit_seeds``: the best configuration refit with more seeds; the spread of the
+    test metrics over seeds goes to ``best_seeds/seeds.json`` and ``result.json``."""
+    from tunelab.train import seed_summary
+
+    per_seed = [first]
+    for i in range(1, seeds):
+        seed = best_spec.seed + i
+        out = folder / "best_seeds" / f"seed_{seed}"
+        spec = parse_spec(set_values(best_spec.model_dump(mode="json"), {"seed": seed}))
+        run = train(
+            spec,
+            out=out,
+            refit_epochs=_refit_epochs(best) or spec.train.epochs,
+            console=Console(quiet=True),
+            reuse=prep,
+        )
+        values = {k: v["value"] for k, v in run.metrics.get("test", {}).items()}
+        log_test_evaluation(folder, run=out, metrics=values, trial=best.number)
+        per_seed.append(values)
+    summary = {name: seed_summary([p.get(name) for p in per_seed]) for name in first}
+    write_json(
+        folder / "best_seeds" / "seeds.json", {"seeds": seeds, "test": per_seed, "summary": summary}
+    )
 
 
 def _storage_for(folder: Path, given: str | None, *, resume: bool) -> str | None:
@@ -480,16 +529,6 @@ def _storage_for(folder: Path, given: str | None, *, resume: bool) -> str | None
             "(tunelab never writes passwords to disk)"
         )
     return stored
-
-
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        raise RunError(f"cannot write to study folder {folder}: {exc.strerror or exc}") from None
 
 
 def _record_spec(folder: Path, spec: Spec, *, resume: bool) -> None:

@@ -1,0 +1,73 @@
+"""`tunelab compare` on real runs: paired tests on the same samples, refusal otherwise."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import tunelab
+from tunelab.report import compare_runs
+
+DIGITS = {
+    "name": "digits",
+    "data": {"source": "digits"},
+    "split": {"test": 0.3, "val": 0.2},
+    "model": {"name": "mlp", "hidden": [32]},
+    "train": {"epochs": 4, "batch_size": 64, "optimizer": {"name": "adam", "lr": 0.01}},
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    good = tunelab.train(DIGITS, out=root / "good", quiet=True)
+    same = tunelab.train(DIGITS, out=root / "same", quiet=True)
+    bad = tunelab.train(DIGITS, out=root / "bad", overrides=["train.optimizer.lr=1e-5"], quiet=True)
+    other = tunelab.train(DIGITS, out=root / "other", overrides=["split.seed=5"], quiet=True)
+    return good, same, bad, other
+
+
+def test_identical_runs_show_no_difference(runs):
+    good, same, _, _ = runs
+    result = compare_runs(good, same)
+    acc = result.metrics[0]
+    assert acc.metric == "accuracy" and acc.test == "McNemar"
+    assert acc.diff == 0 and acc.p_value == 1
+    assert acc.verdict.startswith("no significant difference")
+
+
+def test_a_clearly_better_run_is_detected(runs):
+    good, _, bad, _ = runs
+    result = compare_runs(bad, good)
+    acc = result.metrics[0]
+    assert acc.value_b > acc.value_a + 0.3
+    assert acc.p_value < 0.001 and acc.low > 0
+    assert acc.verdict.startswith("good beats bad on accuracy by")
+    assert "McNemar p" in acc.verdict
+
+
+def test_different_test_parts_are_refused(runs):
+    good, _, _, other = runs
+    with pytest.raises(tunelab.RunError, match="fingerprints"):
+        compare_runs(good, other)
+
+
+def test_cli_compare_json_and_text(cli, runs):
+    good, _, bad, _ = runs
+    result = cli("compare", str(bad.path), str(good.path), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["split"] == "test" and data["metrics"][0]["metric"] == "accuracy"
+    text = cli("compare", str(bad.path), str(good.path))
+    assert "beats" in text.stdout and "McNemar" in text.stdout
+
+
+def test_cv_runs_get_the_corrected_t_test(tmp_path):
+    spec = DIGITS | {"split": {"test": 0.3, "cv": 3}}
+    a = tunelab.train(spec, out=tmp_path / "a", quiet=True)
+    b = tunelab.train(spec, out=tmp_path / "b", overrides=["train.optimizer.lr=1e-4"], quiet=True)
+    result = compare_runs(b, a)
+    assert result.folds is not None and result.folds["folds"] == 3
+    assert result.folds["low"] <= result.folds["mean_diff"] <= result.folds["high"]
+    assert "corrected t-test over folds" in result.folds["verdict"]
