@@ -46,7 +46,7 @@ def test_train_then_evaluate_linear(cli, root, tmp_path):
     assert "rmse" in result.stdout and "test" in result.stdout
     after = json.loads((out / "metrics.json").read_text())
     assert after["test"]["mse"]["value"] == pytest.approx(before["test"]["mse"]["value"], rel=1e-6)
-    assert after["test"]["mse"]["ci"] is None
+    assert after["test"]["mse"]["ci"] == before["test"]["mse"]["ci"]  # same seed, same interval
 
 
 def test_overrides_reach_the_resolved_spec(cli, root, tmp_path):

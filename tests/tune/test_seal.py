@@ -93,7 +93,13 @@ def test_trials_never_touch_the_test_part(sealed):
         rows = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
         assert rows and not any(key.startswith("test") for row in rows for key in row)
         assert "test" not in json.dumps(read(folder / "trial.json"))
-        assert sorted(p.name for p in folder.iterdir()) == ["history.jsonl", "trial.json"]
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "history.jsonl",
+            "predictions.npz",
+            "trial.json",
+        ]
+        with np.load(folder / "predictions.npz") as preds:  # validation predictions only
+            assert test.isdisjoint(preds["val_index"].tolist())
 
 
 def test_evaluate_on_test_warns_and_logs_a_second_evaluation(sealed, cli, tmp_path):
