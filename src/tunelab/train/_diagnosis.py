@@ -34,7 +34,9 @@ def diagnose(rows: list[dict], *, metric: str | None, higher_is_better: bool) ->
     pick = max if higher else min
     best = pick(rows, key=lambda r: r[f"val_{name}"])
     last = rows[-1]
-    stopped = best["epoch"] if best["epoch"] < last["epoch"] else None
+    # a stall, not a one-epoch dip: at least 2 epochs and a tenth of the run past the best
+    stall = last["epoch"] - best["epoch"]
+    stopped = best["epoch"] if stall >= max(2, round(0.1 * last["epoch"])) else None
     end_gap, best_gap = gap(last), gap(best)
     scale = max(abs(last[f"val_{name}"]), 1e-12) if not higher else 1.0
     relative = end_gap / scale
