@@ -922,6 +922,10 @@ def _read_yaml(path: Path) -> Any:
         raise SpecError(f"cannot read spec file {path}: {exc}") from None
     try:
         raw = yaml.safe_load(text)
+    except RecursionError:
+        raise SpecError(
+            f"spec file {path} is nested too deeply to read; a spec is a small tree of settings"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -936,15 +940,39 @@ def _read_yaml(path: Path) -> Any:
     return raw
 
 
+MAX_SPEC_VALUES = 100_000
+MAX_SPEC_DEPTH = 64
+
+
 def _plain(value: Any) -> Any:
-    """A deep copy made of dicts, lists and scalars (rejecting keys that are not strings)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+    """A deep copy made of dicts, lists and scalars, with every key a string.
+
+    YAML aliases make a small file stand for an exponentially large tree (an "anchor bomb");
+    copying it value by value would hang, so the copy stops at MAX_SPEC_VALUES values.
+    """
+    budget = [MAX_SPEC_VALUES]
+
+    def copy(node: Any, depth: int = 0) -> Any:
+        if depth > MAX_SPEC_DEPTH:
+            raise SpecError(
+                f"the spec is nested more than {MAX_SPEC_DEPTH} levels deep; a spec is a small "
+                "tree of settings"
+            )
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SpecError(
+                f"the spec expands to more than {MAX_SPEC_VALUES:,} values (YAML anchors and "
+                "aliases that repeat each other?); a spec is a small tree of settings"
+            )
+        if isinstance(node, Mapping):
+            return {str(k): copy(v, depth + 1) for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [copy(v, depth + 1) for v in node]
+        if isinstance(node, Path):
+            return str(node)
+        return node
+
+    return copy(value)
 
 
 def _type(value: Any) -> str:
