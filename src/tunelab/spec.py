@@ -871,7 +871,8 @@ def _yaml_scalar(text: str, item: str) -> Any:
     try:
         return yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError as exc:
-        raise SpecError(f"override {item!r}: the value is not valid YAML ({exc.problem})") from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"override {item!r}: the value is not valid YAML ({problem})") from None
 
 
 def _child(node: Any, key: str, where: list[str]) -> Any:

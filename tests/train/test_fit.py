@@ -501,6 +501,19 @@ def test_a_model_producing_nan_is_a_recorded_failure():
     assert len(history.rows) == 1 and history.best_epoch is None
 
 
+def test_a_diverged_epoch_stops_within_the_epoch():
+    batches = []
+
+    def count(xb, generator):  # augmentation runs once per training batch
+        batches.append(len(xb))
+        return xb
+
+    history = run_fit(NaNNet(), blobs(n=300), blobs(seed=1), epochs=3, batch_size=3, augment=count)
+    assert history.failure == "non-finite loss at epoch 1, step 1"
+    assert len(batches) < 100  # 100 steps in the epoch; it stopped at the first check (10)
+    assert len(history.rows) == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # what a history row holds
 

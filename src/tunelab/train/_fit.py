@@ -108,6 +108,7 @@ def fit(
         cfg.early_stopping.monitor if cfg.early_stopping else ("val_loss" if val else "train_loss")
     )
     history, step, best = History(), 0, None
+    check_every = max(1, steps // 10)
     started = time.perf_counter()
 
     def forward_loss(
@@ -166,6 +167,9 @@ def fit(
             step += 1
             if progress is not None and steps > 20 and s % max(1, steps // 50) == 0:
                 progress(s + 1, steps)
+            # rare sync point (about ten per epoch): a diverged run stops within its epoch
+            if s % check_every == check_every - 1 and s + 1 < steps and bad_step.item() >= 0:
+                break
 
         # --- sync point: read the epoch's numbers once
         loss_total, stat0, stat1, first_bad = torch.cat(
