@@ -39,6 +39,9 @@ __all__ = [
     "prepare_out_dir",
     "ensure_writable",
     "FORMAT_VERSION",
+    "log_test_evaluation",
+    "test_evaluations",
+    "seal_of_run",
 ]
 
 FORMAT_VERSION = 1
@@ -215,6 +218,43 @@ def _git_sha() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def log_test_evaluation(
+    folder: Path, *, run: Path, metrics: dict | None = None, trial: int | None = None
+) -> int:
+    """Append one evaluation of a study's sealed test part to ``seal.json``; returns the count.
+
+    ``trial`` is the study's trial whose refit was evaluated (absent for later looks).
+    """
+    path = folder / "seal.json"
+    record = read_json(path)
+    entry: dict[str, Any] = {
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "run": str(run),
+    }
+    if trial is not None:
+        entry["trial"] = trial
+    if metrics:
+        entry["metrics"] = {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
+    record.setdefault("evaluations", []).append(entry)
+    write_json(path, record)
+    return len(record["evaluations"])
+
+
+def test_evaluations(folder: Path) -> int:
+    """How many times a study's sealed test part has been evaluated."""
+    path = folder / "seal.json"
+    return len(read_json(path).get("evaluations", [])) if path.is_file() else 0
+
+
+def seal_of_run(run_path: Path) -> Path | None:
+    """The study folder whose seal covers a run (``studies/x/best``, ``.../best_seeds/seed_1``)."""
+    for folder in (run_path, run_path.parent, run_path.parent.parent):
+        if (folder / "seal.json").is_file():
+            return folder
+    return None
 
 
 class Run:

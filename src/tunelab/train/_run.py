@@ -6,7 +6,6 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,12 @@ from tunelab.runs import (
     append_jsonl,
     environment,
     load_weights,
+    log_test_evaluation,
     prepare_out_dir,
     read_json,
     save_weights,
+    seal_of_run,
+    test_evaluations,
     write_json,
 )
 from tunelab.spec import BCELoss, CrossEntropyLoss, LinearModel, Spec, dump_spec, load_spec
@@ -96,19 +98,28 @@ def check_spec(spec: Spec) -> None:
 
 
 def prepare(
-    spec: Spec, *, reuse: Prepared | None = None, extra_metrics: Sequence[str] = ()
+    spec: Spec,
+    *,
+    reuse: Prepared | None = None,
+    extra_metrics: Sequence[str] = (),
+    splits: Splits | dict | None = None,
 ) -> Prepared:
     """Validate, load the data, make the splits and put the data on the device.
 
     With ``reuse`` the data, splits and device of an earlier :class:`Prepared` are kept and
     only the training settings come from ``spec`` (a tuning trial: data is loaded once per
-    worker, not once per trial). ``extra_metrics`` are logged per epoch as well.
+    worker, not once per trial). ``extra_metrics`` are logged per epoch as well. ``splits``
+    gives the parts instead of making them: a :class:`Splits`, or a run's ``splits.json``
+    content, checked against the data's fingerprints.
     """
     check_spec(spec)
     if reuse is None:
         device = resolve_device(spec.train.device)
         ds = load_dataset(spec.data, seed=spec.seed)
-        splits = make_splits(ds, spec.split, seed=spec.seed)
+        if isinstance(splits, dict):
+            splits = Splits.from_json(splits, ds)
+        elif splits is None:
+            splits = make_splits(ds, spec.split, seed=spec.seed)
         # a copy: built-in sources are read-only
         X = torch.tensor(np.asarray(ds.X, dtype=np.float32), device=device)
         y = torch.tensor(np.asarray(ds.y), device=device)
@@ -386,8 +397,8 @@ def evaluate(
     if split not in ("test", "val", "train"):
         raise SpecError(f"--split: expected test, val or train; got {split!r}")
     spec = run.spec
-    prep = prepare(spec)
-    splits = Splits.from_json(run.splits, prep.ds)
+    prep = prepare(spec, splits=run.splits)
+    splits = prep.splits
     if split == "test":
         idx = splits.test
         if not len(idx):
@@ -414,44 +425,21 @@ def evaluate(
     console = console or Console(quiet=quiet)
     if not console.quiet:
         console.metrics_table({split: metrics[split]})
-    if split == "test":
-        _log_if_sealed(run, values)
+    folder = seal_of_run(run.path) if split == "test" else None
+    if folder is not None:
+        log_test_evaluation(folder, run=run.path, metrics=values)
     return values
 
 
-def _sealed_folder(run: Run) -> Path | None:
-    """The study folder whose seal.json covers this run (``studies/x/best``), if any."""
-    for folder in (run.path, run.path.parent):
-        if (folder / "seal.json").is_file():
-            return folder
-    return None
-
-
 def _warn_if_sealed(run: Run) -> None:
-    folder = _sealed_folder(run)
-    used = len(read_json(folder / "seal.json").get("evaluations", [])) if folder else 0
+    folder = seal_of_run(run.path)
+    used = test_evaluations(folder) if folder else 0
     if used:
         print(
             f"warning: the sealed test part of study {folder} has been evaluated {used} time(s) "
             "already; every further look makes the test estimate less honest",
             file=sys.stderr,
         )
-
-
-def _log_if_sealed(run: Run, values: dict[str, float]) -> None:
-    folder = _sealed_folder(run)
-    if folder is None:
-        return
-    record = read_json(folder / "seal.json")
-    record.setdefault("evaluations", []).append(
-        {
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(sys.argv),
-            "run": str(run.path),
-            "metrics": values,
-        }
-    )
-    write_json(folder / "seal.json", record)
 
 
 def _load_model(run: Run, prep: Prepared) -> torch.nn.Module:

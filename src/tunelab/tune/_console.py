@@ -126,17 +126,14 @@ class StudyConsole:
             "trials", total=total or None, completed=len(self._seen), best="-"
         )
 
-    def show(self, number: int) -> None:
-        """Print one finished trial (in-process workers): one query, not a scan of the study."""
-        if self._study is None or number in self._seen or (self.quiet and self._progress is None):
+    def show(self, trial: optuna.Trial) -> None:
+        """Print one finished trial (in-process workers): one read, not a scan of the study."""
+        if self._study is None or trial.number in self._seen:
             return
-        trial = self._study._storage.get_trial(
-            self._study._storage.get_trial_id_from_study_id_trial_number(
-                self._study._storage.get_study_id_from_name(self._study.study_name), number
-            )
-        )
-        self._seen.add(number)
-        self._line(trial)
+        self._seen.add(trial.number)
+        if self.quiet and self._progress is None:
+            return
+        self._line(self._study._storage.get_trial(trial._trial_id))
         if self._progress is not None:
             self._progress.update(self._task, completed=len(self._seen), best=_num(self._best()))
 

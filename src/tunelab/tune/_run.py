@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import multiprocessing
 import os
@@ -189,17 +188,8 @@ def run_study(
         pruner=build_pruner(spec.tune.pruner),
     )
     interrupted = fail_interrupted(study)
-    base = spec.model_dump(mode="json")
-    ctx = TrialContext(
-        base,
-        params,
-        metric,
-        maximize,
-        spec.tune.pruner.name == "wilcoxon",
-        prep,
-        folder,
-        prunes=spec.tune.pruner.name != "none",
-    )
+    ctx = _context(spec, params, prep, folder)
+    base = ctx.base
     done_before = len(study.get_trials(deepcopy=False))
     console.header(
         spec,
@@ -273,7 +263,9 @@ def run_study(
     if result.best_vs_runner_up:
         console.note(f"best versus runner-up: {result.best_vs_runner_up['verdict']}")
     if spec.tune.refit and len(prep.splits.test):
-        result.best_run, result.test_metrics = _refit(best, best_spec, folder, prep=prep)
+        result.best_run, result.test_metrics = _refit(
+            best, best_spec, folder, prep=prep, seeds=spec.tune.refit_seeds
+        )
         console.refit(result)
     write_json(
         folder / "result.json",
@@ -305,7 +297,7 @@ def run_worker(
     *,
     total: int | None,
     deadline: float | None,
-    on_trial: Callable[[], None] | None = None,
+    on_trial: Callable[[optuna.Trial], None] | None = None,
 ) -> int:
     """Ask, run and tell trials until the total or the deadline is reached. Returns how many.
 
@@ -347,7 +339,7 @@ def run_worker(
             _tell(study, trial, None, TrialState.FAIL)
         ran += 1
         if on_trial is not None:
-            on_trial(trial.number)
+            on_trial(trial)
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None, state: TrialState) -> None:
@@ -429,8 +421,7 @@ def _worker_process(payload: dict) -> None:
         [Fold(np.asarray(t, np.int64), np.asarray(v, np.int64)) for t, v in parts["folds"]],
         parts["seed"],
     )
-    prep = dataclasses.replace(prepare(spec), splits=splits)
-    metric, maximize = objective_of(spec, prep.ds.task)
+    ctx = _context(spec, params, prepare(spec, splits=splits), folder)
     storage, _ = open_storage(folder, payload["storage"])
     study = optuna.load_study(
         study_name=spec.name,
@@ -443,17 +434,22 @@ def _worker_process(payload: dict) -> None:
         ),
         pruner=build_pruner(spec.tune.pruner),
     )
-    ctx = TrialContext(
+    run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
+
+
+def _context(spec: Spec, params: list[Param], prep, folder: Path) -> TrialContext:
+    """What every trial of a worker shares, from the study's spec and prepared data."""
+    metric, maximize = objective_of(spec, prep.ds.task)
+    return TrialContext(
         spec.model_dump(mode="json"),
         params,
         metric,
         maximize,
-        spec.tune.pruner.name == "wilcoxon",
-        prep,
-        folder,
+        wilcoxon=spec.tune.pruner.name == "wilcoxon",
+        prep=prep,
+        folder=folder,
         prunes=spec.tune.pruner.name != "none",
     )
-    run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
 
 
 def _refit_epochs(best: FrozenTrial) -> int | None:
@@ -461,7 +457,7 @@ def _refit_epochs(best: FrozenTrial) -> int | None:
     return int(round(statistics.median(epochs))) if epochs else None
 
 
-def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, prep):
+def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, prep, seeds: int = 1):
     """Refit the best configuration on all non-test data and evaluate the test part once.
 
     A study resumed after its refit keeps that refit (and its single test evaluation) while
@@ -483,13 +479,9 @@ def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, prep):
     )
     test = {k: v["value"] for k, v in run.metrics.get("test", {}).items()}
     log_test_evaluation(folder, run=best_dir, metrics=test, trial=best.number)
-    if _refit_seeds(folder) > 1:
-        _more_seeds(best, best_spec, folder, prep=prep, first=test, seeds=_refit_seeds(folder))
+    if seeds > 1:
+        _more_seeds(best, best_spec, folder, prep=prep, first=test, seeds=seeds)
     return run, test
-
-
-def _refit_seeds(folder: Path) -> int:
-    return int(load_spec(folder / "spec.yaml").tune.refit_seeds)
 
 
 def _more_seeds(best, best_spec: Spec, folder: Path, *, prep, first: dict, seeds: int) -> None:

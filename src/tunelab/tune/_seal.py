@@ -7,13 +7,12 @@ reads it once; any later look is counted and warned about.
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tunelab.data import Dataset, Splits, fingerprint
 from tunelab.errors import RunError
-from tunelab.runs import read_json, write_json
+from tunelab.runs import log_test_evaluation, read_json, seal_of_run, test_evaluations, write_json
 
 __all__ = ["seal", "log_test_evaluation", "seal_of_run", "test_evaluations"]
 
@@ -38,38 +37,6 @@ def seal(folder: Path, ds: Dataset, splits: Splits) -> dict:
     record = current | {"sealed": _now(), "evaluations": []}
     write_json(path, record)
     return record
-
-
-def log_test_evaluation(
-    folder: Path, *, run: Path, metrics: dict | None = None, trial: int | None = None
-) -> int:
-    """Append one evaluation of the test part; returns how many there have been.
-
-    ``trial`` is the study's trial whose refit was evaluated (absent for later looks).
-    """
-    path = folder / "seal.json"
-    record = read_json(path)
-    entry = {"time": _now(), "command": " ".join(sys.argv), "run": str(run)}
-    if trial is not None:
-        entry["trial"] = trial
-    if metrics:
-        entry["metrics"] = {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
-    record.setdefault("evaluations", []).append(entry)
-    write_json(path, record)
-    return len(record["evaluations"])
-
-
-def test_evaluations(folder: Path) -> int:
-    path = folder / "seal.json"
-    return len(read_json(path).get("evaluations", [])) if path.is_file() else 0
-
-
-def seal_of_run(run_path: Path) -> Path | None:
-    """The study folder whose seal covers a run (``studies/x/best`` -> ``studies/x``)."""
-    for folder in (run_path, run_path.parent, run_path.parent.parent):
-        if (folder / "seal.json").is_file():
-            return folder
-    return None
 
 
 def _now() -> str:
