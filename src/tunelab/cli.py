@@ -200,15 +200,20 @@ def _floats(text: str, what: str) -> list[float]:
         ) from None
 
 
+CurveMetric = Annotated[str | None, typer.Option("--metric", help="default accuracy or rmse")]
+CurveFolds = Annotated[int, typer.Option("--folds", help="CV folds when the spec has none")]
+CurveOut = Annotated[Path | None, typer.Option("--out", "-o", help="JSON file")]
+
+
 @curve_app.command("learning")
 def curve_learning(
     spec: Annotated[Path, typer.Argument(help="spec file (YAML)")],
     sizes: Annotated[
         str, typer.Option("--sizes", help="fractions of each fold's training part")
     ] = "0.1,0.25,0.5,1.0",
-    metric: Annotated[str | None, typer.Option("--metric", help="default accuracy or rmse")] = None,
-    folds: Annotated[int, typer.Option("--folds", help="CV folds when the spec has none")] = 5,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="JSON file")] = None,
+    metric: CurveMetric = None,
+    folds: CurveFolds = 5,
+    out: CurveOut = None,
     set_: SetOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -233,9 +238,9 @@ def curve_validation(
         str, typer.Option("--param", help="dotted spec path, e.g. train.optimizer.lr")
     ],
     values: Annotated[str, typer.Option("--values", help="comma-separated values (YAML scalars)")],
-    metric: Annotated[str | None, typer.Option("--metric", help="default accuracy or rmse")] = None,
-    folds: Annotated[int, typer.Option("--folds", help="CV folds when the spec has none")] = 5,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="JSON file")] = None,
+    metric: CurveMetric = None,
+    folds: CurveFolds = 5,
+    out: CurveOut = None,
     set_: SetOption = None,
     quiet: QuietOption = False,
 ) -> None:
