@@ -1,0 +1,77 @@
+"""Real runs and a real study, made once per test session, for the report tests."""
+
+from __future__ import annotations
+
+import pytest
+
+import tunelab
+
+CLASSIFY = {
+    "name": "digits_report",
+    "seed": 0,
+    "data": {"source": "digits"},
+    "split": {"test": 0.2, "val": 0.2},
+    "model": {"name": "mlp", "hidden": [32], "dropout": 0.1},
+    "train": {"epochs": 6, "batch_size": 64, "optimizer": {"name": "adam", "lr": 0.003}},
+    "evaluate": {"ci": {"resamples": 200}},
+}
+CROSS_VALIDATED = {
+    "name": "iris_cv_report",
+    "seed": 0,
+    "data": {"source": "iris"},
+    "split": {"test": 0.2, "cv": 3},
+    "model": {"name": "mlp", "hidden": [16]},
+    "train": {"epochs": 8, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.02}},
+    "evaluate": {"ci": {"resamples": 200}},
+}
+REGRESSION = {
+    "name": "linear_report",
+    "seed": 0,
+    "data": {"source": "linear"},
+    "split": {"test": 0.2, "val": 0.2},
+    "model": {"name": "linear"},
+    "train": {"epochs": 15, "optimizer": {"name": "gd", "lr": 0.1}},
+    "evaluate": {"ci": {"resamples": 200}},
+}
+
+
+def study_spec(trials: int, *, epochs: int = 5) -> dict:
+    """A small random search with a median pruner: complete and pruned trials both appear."""
+    return {
+        "name": f"iris_study_{trials}",
+        "seed": 0,
+        "data": {"source": "iris"},
+        "split": {"test": 0.2, "val": 0.25},
+        "model": {"name": "mlp", "hidden": [16]},
+        "train": {"epochs": epochs, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.01}},
+        "evaluate": {"ci": {"resamples": 200}},
+        "tune": {
+            "trials": trials,
+            "sampler": {"name": "random", "seed": 0},
+            "pruner": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 1},
+            "objective": "val.loss",
+            "space": {
+                "train.optimizer.lr": {"low": 1e-4, "high": 0.3, "log": True},
+                "model.hidden": [[4], [16], [64]],
+                "model.dropout": {"low": 0.0, "high": 0.5},
+            },
+        },
+    }
+
+
+@pytest.fixture(scope="session")
+def make_study_spec():
+    """The spec of a small study with ``trials`` trials (a factory)."""
+    return study_spec
+
+
+@pytest.fixture(scope="session")
+def report_folders(tmp_path_factory) -> dict:
+    """``name -> folder`` of three runs (holdout, cross-validated, regression) and a study."""
+    root = tmp_path_factory.mktemp("reports")
+    folders = {}
+    for key, spec in (("run", CLASSIFY), ("cv", CROSS_VALIDATED), ("regression", REGRESSION)):
+        folders[key] = tunelab.train(spec, out=root / key, quiet=True).path
+    result = tunelab.tune(study_spec(12), out=root / "study", quiet=True)
+    folders["study"] = result.path
+    return folders
