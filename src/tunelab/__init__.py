@@ -5,6 +5,7 @@ Example:
     >>> spec = tunelab.load_spec("examples/linear_gd.yaml")   # doctest: +SKIP
     >>> run = tunelab.train(spec, out="runs/linear")          # doctest: +SKIP
     >>> tunelab.evaluate(run, split="test")                   # doctest: +SKIP
+    >>> tunelab.resume("runs/linear")   # continue a killed run  # doctest: +SKIP
 
 Note: ``tunelab.evaluate`` and ``tunelab.tune`` are the functions; the subpackages of the same
 names are imported with ``from tunelab.evaluate import accuracy`` or
@@ -22,7 +23,7 @@ import tunelab.tune  # noqa: E402,F401
 from tunelab.errors import DataError, RunError, SpecError, TunelabError
 from tunelab.runs import Run
 from tunelab.spec import Spec, dump_spec, load_spec
-from tunelab.train import evaluate, train
+from tunelab.train import evaluate, resume, train
 from tunelab.tune import StudyResult, tune
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "dump_spec",
     "Spec",
     "train",
+    "resume",
     "evaluate",
     "Run",
     "tune",

@@ -51,7 +51,7 @@ def _root(
 
 @app.command()
 def train(
-    spec: Annotated[Path, typer.Argument(help="spec file (YAML)")],
+    spec: Annotated[Path | None, typer.Argument(help="spec file (YAML)")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="run folder (default runs/<name>)")
     ] = None,
@@ -61,16 +61,34 @@ def train(
         int | None,
         typer.Option("--seeds", help="train K times (seed, seed+1, ...): mean ± std, t-interval"),
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="continue the interrupted run in this folder (no SPEC)"),
+    ] = None,
 ) -> None:
     """Train the model a spec describes; print one line per epoch; write a run folder."""
     import tunelab
 
+    if resume is not None:
+        if spec is not None or out is not None or set_ or seeds:
+            raise TunelabError(
+                "--resume R continues the run in R with its own R/spec.yaml; give no SPEC, "
+                "--out, --set or --seeds with it"
+            )
+        run = tunelab.resume(resume, quiet=quiet)
+        _report(run.path, quiet=quiet)
+        return
+    if spec is None:
+        raise TunelabError(
+            "missing SPEC: tunelab train SPEC [--out R], or tunelab train --resume R"
+        )
     if seeds:
         from tunelab.train import train_seeds
 
         train_seeds(spec, seeds=seeds, out=out, overrides=set_ or [], quiet=quiet)
         return
-    tunelab.train(spec, out=out, overrides=set_ or [], quiet=quiet)
+    run = tunelab.train(spec, out=out, overrides=set_ or [], quiet=quiet)
+    _report(run.path, quiet=quiet)
 
 
 @app.command()
@@ -99,7 +117,7 @@ def tune(
     """Search hyperparameters; refit the best on all non-test data; evaluate the test part once."""
     from tunelab.tune import tune as run_tune
 
-    run_tune(
+    result = run_tune(
         spec,
         out=out,
         overrides=set_ or [],
@@ -111,6 +129,41 @@ def tune(
         nested=nested,
         quiet=quiet,
     )
+    if result.best_run is not None:
+        _report(result.best_run.path, quiet=True)
+    _report(result.path, quiet=quiet, storage=storage)
+
+
+def _report(folder: Path, *, quiet: bool, storage: str | None = None) -> None:
+    """The HTML report at the end of train and tune. The results are already saved, so a
+    report that cannot be drawn is a warning with its reason, not a failed command."""
+    from tunelab.report import write_report
+
+    try:
+        path = write_report(folder, storage=storage)
+    except Exception as exc:  # noqa: BLE001 - any failure here must not hide the saved results
+        print(
+            f"warning: no report written for {folder}: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
+        return
+    if not quiet:
+        typer.echo(f"report: {path}")
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="a run folder or a study folder")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (default FOLDER/report.html)")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="the study's storage URL, if it has a password")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report (figures, tables, numbers) of a run or a study."""
+    from tunelab.report import write_report
+
+    typer.echo(f"report: {write_report(folder, output, storage=storage)}")
 
 
 @app.command()
@@ -123,6 +176,8 @@ def evaluate(
     import tunelab
 
     values = tunelab.evaluate(run, split=split, quiet=as_json)
+    if (run / "report.html").is_file():  # the report shows the new numbers too
+        _report(run, quiet=True)
     if as_json:
         typer.echo(json.dumps({split: values}, indent=2))
 
@@ -156,6 +211,24 @@ def compare(
         typer.echo(f"  {m.verdict}")
     if result.folds:
         typer.echo(f"over {result.folds['folds']} folds: {result.folds['verdict']}")
+
+
+@app.command()
+def dashboard(
+    study: Annotated[Path, typer.Argument(help="study folder (written by tunelab tune)")],
+    host: Annotated[
+        str, typer.Option("--host", help="address to bind; any but 127.0.0.1 exposes the study")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port; 0 picks a free one")] = 8080,
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="storage URL with its password, when study.json hides it"),
+    ] = None,
+) -> None:
+    """Serve optuna-dashboard for a study, and the study folder's files under /files/."""
+    from tunelab.report import dashboard as serve
+
+    serve(study, host=host, port=port, storage=storage)
 
 
 @app.command()

@@ -1,6 +1,13 @@
 """Training: the loop, optimizers and schedules by name, callbacks, and runs from a spec."""
 
 from tunelab.train._callbacks import Callback, EarlyStopping, Prune, Stop
+from tunelab.train._checkpoint import (
+    CHECKPOINT_FILE,
+    Checkpoint,
+    discard_temporaries,
+    load_checkpoint,
+    save_checkpoint,
+)
 from tunelab.train._console import Console, format_epoch
 from tunelab.train._curves import learning_curve, validation_curve
 from tunelab.train._diagnosis import diagnose
@@ -13,6 +20,7 @@ from tunelab.train._run import (
     evaluate_part,
     prepare,
     resolve_device,
+    resume,
     train,
     train_fold,
 )
@@ -23,6 +31,11 @@ __all__ = [
     "EarlyStopping",
     "Prune",
     "Stop",
+    "CHECKPOINT_FILE",
+    "Checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "discard_temporaries",
     "Console",
     "format_epoch",
     "History",
@@ -38,6 +51,7 @@ __all__ = [
     "prepare",
     "resolve_device",
     "train",
+    "resume",
     "train_fold",
     "train_seeds",
     "seed_summary",

@@ -13,6 +13,7 @@ import torch
 from tunelab.evaluate import compute_metrics, greater_is_better
 from tunelab.spec import FULL_BATCH_OPTIMIZERS, LBFGS, BCELoss, LossSpec, TrainSpec
 from tunelab.train._callbacks import Callback, Prune, Stop
+from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._losses import build_loss, to_scores
 from tunelab.train._optim import Schedule, build_optimizer
 
@@ -63,6 +64,8 @@ def fit(
     epochs: int | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    checkpoint: Callable[[Checkpoint], None] | None = None,
+    resume: Checkpoint | None = None,
 ) -> History:
     """Train ``model`` in place on tensors that already live on its device.
 
@@ -81,6 +84,12 @@ def fit(
         epochs: overrides ``cfg.epochs`` (e.g. a refit for the best epoch count).
         on_epoch: called with each finished epoch's row (printing, history files).
         progress: called as ``progress(done_steps, total_steps)`` every few steps.
+        checkpoint: called with a :class:`Checkpoint` after every epoch that does not end
+            training (e.g. ``lambda c: save_checkpoint(path, c)``).
+        resume: a checkpoint of this same training (same data, settings and callbacks):
+            training continues after its epoch with the model, optimizer, schedule,
+            callbacks, history and every RNG state restored, and ends as an uninterrupted
+            run would.
     """
     # --- setup: data, batches, optimizer, schedule
     X, y = train
@@ -124,7 +133,17 @@ def fit(
             total = total + 0.5 * l2 * sum(p.pow(2).sum() for p in model.parameters())
         return out, data_loss, total
 
-    for epoch in range(1, epochs + 1):
+    # --- resume: continue after the checkpoint's epoch (the RNG states are restored last)
+    start = 1
+    if resume is not None:
+        resume.restore(
+            model=model, optimizer=optimizer, schedule=schedule, generator=gen, callbacks=callbacks
+        )
+        start, step, best = resume.epoch + 1, resume.step, resume.best
+        history.rows, history.best_epoch = list(resume.rows), resume.best_epoch
+        started -= resume.seconds  # history.seconds includes the time before the interruption
+
+    for epoch in range(start, epochs + 1):
         # --- one epoch over shuffled batches (a batch is a slice of an index tensor)
         t0 = time.perf_counter()
         model.train()
@@ -213,6 +232,23 @@ def fit(
         if decision is not None:
             history.stop_reason, history.pruned = decision.reason, isinstance(decision, Prune)
             break
+
+        # --- checkpoint: the state to continue from after this epoch (cost: one file write)
+        if checkpoint is not None:
+            checkpoint(
+                Checkpoint.capture(
+                    epoch=epoch,
+                    step=step,
+                    best=best,
+                    history=history,
+                    seconds=time.perf_counter() - started,
+                    model=model,
+                    optimizer=optimizer,
+                    schedule=schedule,
+                    generator=gen,
+                    callbacks=callbacks,
+                )
+            )
 
     for cb in callbacks:
         cb.on_fit_end(model)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,8 @@ from tunelab.models import build_model
 from tunelab.runs import (
     Run,
     append_jsonl,
+    atomic_write,
+    ensure_writable,
     environment,
     load_weights,
     log_test_evaluation,
@@ -43,12 +48,19 @@ from tunelab.runs import (
 )
 from tunelab.spec import BCELoss, CrossEntropyLoss, LinearModel, Spec, dump_spec, load_spec
 from tunelab.train._callbacks import Callback, EarlyStopping
+from tunelab.train._checkpoint import (
+    CHECKPOINT_FILE,
+    Checkpoint,
+    discard_temporaries,
+    load_checkpoint,
+    save_checkpoint,
+)
 from tunelab.train._console import Console
 from tunelab.train._diagnosis import diagnose
 from tunelab.train._fit import TRAIN_SIDE_METRICS, History, fit, predict
 from tunelab.train._losses import build_loss, default_loss, outputs_for, to_scores
 
-__all__ = ["train", "evaluate", "resolve_device", "Prepared", "prepare", "train_fold"]
+__all__ = ["train", "resume", "evaluate", "resolve_device", "Prepared", "prepare", "train_fold"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -185,8 +197,14 @@ def train_fold(
     callbacks: Sequence[Callback] = (),
     on_epoch=None,
     progress=None,
+    checkpoint=None,
+    resume: Checkpoint | None = None,
 ) -> tuple[torch.nn.Module, History, Standardizer]:
-    """Fit preprocessing on ``train_idx`` alone, build a fresh model and train it."""
+    """Fit preprocessing on ``train_idx`` alone, build a fresh model and train it.
+
+    ``checkpoint`` and ``resume`` go to :func:`fit`: the state after each epoch, and a state
+    of this same fold to continue from.
+    """
     spec, ds = prep.spec, prep.ds
     stats = fit_standardizer(ds.X[train_idx], spec.data.preprocess)
     torch.manual_seed(seed)
@@ -241,6 +259,8 @@ def train_fold(
         epochs=epochs,
         on_epoch=on_epoch,
         progress=progress,
+        checkpoint=checkpoint,
+        resume=resume,
     )
     return model, history, stats
 
@@ -264,6 +284,9 @@ def train(
     is trained on all non-test data for that many epochs, with no validation part. ``reuse``
     keeps the data and splits of an earlier :class:`Prepared` (a study's, e.g. an outer fold).
 
+    A holdout run writes ``checkpoint.safetensors`` after every epoch while it trains and
+    removes it when the run is finished: a killed run continues with :func:`resume`.
+
     Example:
         >>> run = tunelab.train("examples/linear_gd.yaml", out="runs/linear")  # doctest: +SKIP
         >>> run.metrics["val"]["mse"]["value"]                                 # doctest: +SKIP
@@ -274,14 +297,114 @@ def train(
     # spec and data errors first: a failed start leaves `out` untouched
     prep = prepare(spec, reuse=reuse)
     path = prepare_out_dir(Path(out) if out is not None else Path("runs") / spec.name)
-    ds, splits = prep.ds, prep.splits
+    (path / CHECKPOINT_FILE).unlink(missing_ok=True)  # an earlier, unfinished run's
+    discard_temporaries(path / CHECKPOINT_FILE)
 
     # --- record what is needed to re-run, before the first epoch
     (path / "spec.yaml").write_text(dump_spec(spec), encoding="utf-8")
     write_json(path / "env.json", environment(device=str(prep.device), seed=spec.seed))
-    write_json(path / "splits.json", splits.to_json(ds))
-    console.header(spec, ds, splits, prep.device, path)
-    run = Run(path)
+    write_json(path / "splits.json", prep.splits.to_json(prep.ds))
+    console.header(spec, prep.ds, prep.splits, prep.device, path)
+    return _train_and_record(prep, Run(path), console, refit_epochs=refit_epochs, started=started)
+
+
+def resume(run: Run | str | Path, *, quiet: bool = False, console: Console | None = None) -> Run:
+    """Continue a holdout run that was interrupted (killed, out of time) from its checkpoint.
+
+    The run reads its own ``spec.yaml`` and ``splits.json``, continues after the last
+    finished epoch with the model, optimizer, schedule, early stopping and every RNG state
+    restored, and ends as the uninterrupted run would have: on the same device kind and
+    torch version the weights are bit-identical, and ``history.jsonl`` holds the same rows
+    (rows written after the checkpoint are dropped and trained again; only ``seconds``
+    differs). ``env.json`` gains a ``resumed`` entry per resumption. The checkpoint is
+    removed once the run is finished, so a finished run cannot be resumed.
+
+    Example:
+        >>> run = tunelab.resume("runs/mnist_cnn")  # doctest: +SKIP
+    """
+    run = run if isinstance(run, Run) else Run(run)
+    started = time.perf_counter()
+    ckpt = run.path / CHECKPOINT_FILE
+    if not ckpt.is_file():
+        raise RunError(_why_no_checkpoint(run))
+    state = load_checkpoint(ckpt)
+    if state.extra.get("spec_sha256") != _spec_digest(run.path):
+        raise RunError(
+            f"{run.path / 'spec.yaml'} changed since {ckpt} was written; resuming needs the "
+            "spec the run started with. Put it back, or start a new run with tunelab train"
+        )
+    spec = run.spec
+    prep = prepare(spec, splits=run.splits)
+    ensure_writable(run.path, what="run folder")
+    discard_temporaries(ckpt)
+
+    # --- the record up to the checkpoint: history rows of its epochs, one more env entry
+    with atomic_write(run.path / "history.jsonl") as fh:
+        fh.writelines(json.dumps(row) + "\n" for row in state.rows)
+    env = run.env
+    env.setdefault("resumed", []).append(
+        {
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "after_epoch": state.epoch,
+            "command": sys.argv,
+        }
+    )
+    write_json(run.path / "env.json", env)
+    console = console or Console(quiet=quiet)
+    console.header(spec, prep.ds, prep.splits, prep.device, run.path)
+    torch_then = env.get("packages", {}).get("torch")
+    if torch_then and torch_then != torch.__version__:
+        console.print(
+            f"warning: the run started with torch {torch_then}, this is {torch.__version__}; "
+            "the result may differ from an uninterrupted run",
+            markup=False,
+        )
+    console.note(f"resuming after epoch {state.epoch} of {spec.train.epochs}")
+    return _train_and_record(prep, run, console, started=started, resume=state)
+
+
+def _why_no_checkpoint(run: Run) -> str:
+    """The message for a run that cannot be resumed: finished, cross-validated or too early."""
+    again = f"tunelab train {run.path / 'spec.yaml'} --out {run.path}"
+    if (run.path / "metrics.json").is_file():
+        return f"{run.path} is already finished (it has metrics.json); there is nothing to resume"
+    if len(run.splits.get("folds", [])) > 1:
+        return (
+            f"{run.path} is a cross-validated run; only holdout runs write checkpoints. "
+            f"Start it again: {again}"
+        )
+    return (
+        f"{run.path} has no {CHECKPOINT_FILE}: it stopped before its first epoch ended. "
+        f"Start it again: {again}"
+    )
+
+
+def _spec_digest(path: Path) -> str:
+    return hashlib.sha256((path / "spec.yaml").read_bytes()).hexdigest()
+
+
+def _checkpointer(path: Path) -> Callable[[Checkpoint], None]:
+    """Saves a training state into the run folder, marked with the spec it belongs to."""
+    digest = _spec_digest(path)
+
+    def save(state: Checkpoint) -> None:
+        state.extra["spec_sha256"] = digest
+        save_checkpoint(path / CHECKPOINT_FILE, state)
+
+    return save
+
+
+def _train_and_record(
+    prep: Prepared,
+    run: Run,
+    console: Console,
+    *,
+    started: float,
+    refit_epochs: int | None = None,
+    resume: Checkpoint | None = None,
+) -> Run:
+    """Train (folds, refit), then save the model, evaluate and write every result file."""
+    spec, ds, splits, path = prep.spec, prep.ds, prep.splits, run.path
 
     # --- train: one holdout fold, or every CV fold then a refit on all non-test data
     refit_only = refit_epochs is not None
@@ -290,6 +413,8 @@ def train(
     oof_scores: dict[int, np.ndarray] = {}
     best_epochs = []
     history: History | None = None
+    # a holdout run is resumable: its training state is saved after every epoch
+    checkpoint = _checkpointer(path) if n_folds == 1 and not refit_only else None
     for k, fold in enumerate(splits.folds if refit_epochs is None else []):
         tag = {"fold": k} if n_folds > 1 else {}
         model, history, stats = train_fold(
@@ -302,6 +427,8 @@ def train(
                 console.epoch(row, spec.train.epochs, fold=(k, n_folds) if n_folds > 1 else None),
             ),
             progress=console.progress_hook(),
+            checkpoint=checkpoint,
+            resume=resume,
         )
         if history.failure:
             raise RunError(f"training failed: {history.failure}")
@@ -367,6 +494,7 @@ def train(
         diagnosis = diagnose(rows, metric=main, higher_is_better=greater_is_better(main or "loss"))
         if diagnosis:
             write_json(path / "diagnosis.json", diagnosis)
+    (path / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: nothing left to resume
 
     console.summary(
         run,
