@@ -210,3 +210,13 @@ def test_a_folder_that_is_neither_run_nor_study_is_named(cli, tmp_path, make, me
     done = cli("report", str(make(tmp_path)))
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unfinished_run_gets_a_report_that_says_so(report_folders, tmp_path):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in ("spec.yaml", "env.json", "splits.json", "history.jsonl"):
+        (partial / name).write_bytes((report_folders["run"] / name).read_bytes())
+    text, page = parse(write_report(partial))
+    assert "No final metrics yet" in text
+    assert page.figures == ["curves"] and {"curves", "splits", "spec"} <= page.ids

@@ -103,13 +103,10 @@ def _curves(info: RunInfo):
                 points = [(r["epoch"], r[f"{side}_{key}"]) for r in rows if f"{side}_{key}" in r]
                 if not points:
                     continue
-                label = (
-                    f"{side}"
-                    if not many
-                    else (f"{side} ({series})" if not faint or n == 0 else None)
-                )
-                if faint and n == 0:
-                    label = f"{side} (each fold)"
+                if not many or not faint:  # one run, or the refit after the folds
+                    label = side if not many else f"{side} ({series})"
+                else:  # the folds: one legend entry for all of them
+                    label = f"{side} (each fold)" if n == 0 else None
                 ax.plot(
                     *zip(*points, strict=True),
                     color=colour,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,12 +159,8 @@ def _labels(run: Run, splits: dict, task: str) -> tuple[list[str], dict[int, int
     balance of runs written before ``splits.json`` recorded it)."""
     if task != "classification":
         return [], {}
-    names = next(
-        (list(p["classes"]) for p in [splits.get("test", {})] if p.get("classes")), None
-    ) or next(
-        (list(f["train"]["classes"]) for f in splits.get("folds", []) if "classes" in f["train"]),
-        None,
-    )
+    recorded = [splits.get("test", {}), *(f["train"] for f in splits.get("folds", []))]
+    names = next((list(p["classes"]) for p in recorded if p.get("classes")), None)
     preds = run.predictions()
     labels: dict[int, int] = {}
     for part in ("val", "test"):
@@ -312,10 +307,3 @@ def _residuals(y: np.ndarray, score: np.ndarray) -> dict:
         keep = np.random.default_rng(0).choice(len(y), 2000, replace=False)
         y, pred = y[keep], pred[keep]
     return {"y": [float(v) for v in y], "pred": [float(v) for v in pred]}
-
-
-def to_json(info: RunInfo) -> str:
-    """The report's numbers as JSON (embedded in the HTML page for anyone who wants them)."""
-    from dataclasses import asdict
-
-    return json.dumps(asdict(info), default=str)
