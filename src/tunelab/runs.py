@@ -58,6 +58,20 @@ RUN_FILES = (
 )
 
 
+def _umask() -> int:
+    """The process's umask: from /proc on Linux (reading it otherwise means setting it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_write(path: Path, mode: str = "w", *, fsync: bool = True) -> Iterator[Any]:
     """Write to a temporary file next to ``path``, fsync it, then rename it over ``path``.
@@ -74,6 +88,8 @@ def atomic_write(path: Path, mode: str = "w", *, fsync: bool = True) -> Iterator
         ) as fh:
             yield fh
             fh.flush()
+            # mkstemp makes the file private (0600); give it the mode any new file gets here
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             if fsync:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
