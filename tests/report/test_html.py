@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from tunelab.cli import main
 from tunelab.report import run_info, study_info, write_report
 from tunelab.runs import Run
 
@@ -206,10 +207,12 @@ def test_train_writes_its_report_at_the_end(cli, tmp_path, root):
         (lambda p: p, "neither a run (no spec.yaml) nor a study (no study.json)"),
     ],
 )
-def test_a_folder_that_is_neither_run_nor_study_is_named(cli, tmp_path, make, message):
-    done = cli("report", str(make(tmp_path)))
-    assert done.returncode == 2
-    assert message in done.stderr and "Traceback" not in done.stderr
+def test_a_folder_that_is_neither_run_nor_study_is_named(tmp_path, capsys, make, message):
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(make(tmp_path))])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 def test_an_unfinished_run_gets_a_report_that_says_so(report_folders, tmp_path):
