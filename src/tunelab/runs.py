@@ -166,7 +166,9 @@ def prepare_out_dir(path: Path) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunError(f"output path {path} exists and is a file; choose a folder")
-    if path.is_dir() and any(path.iterdir()) and not (path / "spec.yaml").exists():
+    # hidden entries (a probe or temporary file of a killed process) are not a user's files
+    visible = path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir())
+    if visible and not (path / "spec.yaml").exists():
         raise RunError(
             f"output folder {path} is not empty and does not hold a tunelab run; "
             "choose an empty or new folder"
@@ -178,14 +180,35 @@ def prepare_out_dir(path: Path) -> Path:
 
 
 def ensure_writable(path: Path, *, what: str = "folder") -> None:
-    """Create ``path`` and prove it writable now, before any work could be lost."""
+    """Create ``path`` and prove it writable now, before any work could be lost.
+
+    The probe is written and fsynced (some file systems report a full disk only then); a
+    read-only file system, a full disk or a missing permission is a :class:`RunError` that
+    names the folder and says what to do.
+    """
+    import contextlib
+    import errno
+
+    path = Path(path)
+    probe = path / ".write-test"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"ok")
+        with open(probe, "wb") as fh:
+            fh.write(b"ok")
+            fh.flush()
+            os.fsync(fh.fileno())
         probe.unlink()
     except OSError as exc:
-        raise RunError(f"cannot write to {what} {path}: {exc.strerror or exc}") from None
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+        hint = {
+            errno.EROFS: "the file system is read-only; choose a folder on a writable disk",
+            errno.ENOSPC: "the disk is full; free some space or choose a folder on another disk",
+            errno.EDQUOT: "the disk quota is exceeded; free some space or choose another folder",
+            errno.EACCES: "permission denied; choose a folder you may write to",
+            errno.EPERM: "permission denied; choose a folder you may write to",
+        }.get(exc.errno, f"{exc.strerror or exc}; choose another folder")
+        raise RunError(f"cannot write to {what} {path}: {hint} (errno {exc.errno})") from None
 
 
 def environment(*, device: str, seed: int) -> dict:

@@ -138,6 +138,12 @@ def _read_table(path: Path, fmt: str) -> pd.DataFrame:
         ) from None
 
 
+def _rows(index: np.ndarray, *, shown: int = 5) -> str:
+    """``row 3`` or ``rows 3, 8, 9, ...``: 0-based positions as 1-based data rows."""
+    numbers = ", ".join(str(i + 1) for i in index[:shown]) + (", ..." if len(index) > shown else "")
+    return f"row {numbers}" if len(index) == 1 else f"rows {numbers}"
+
+
 def _missing_column(column: str, role: str, columns: list[str], path: Path) -> DataError:
     return DataError(
         f"{role} column `{column}` not found in {path}{did_you_mean(column, columns)}; "
@@ -220,18 +226,23 @@ def load_table(
     X = table.to_numpy(dtype=np.float32, na_value=np.nan)
     bad = ~np.isfinite(X)
     if bad.any():
-        counts = bad.sum(axis=0)
-        listed = ", ".join(f"`{c}` ({n})" for c, n in zip(features, counts, strict=True) if n)
+        listed = "; ".join(
+            f"`{c}` ({bad[:, j].sum()}) at {_rows(np.flatnonzero(bad[:, j]))}"
+            for j, c in enumerate(features)
+            if bad[:, j].any()
+        )
         raise DataError(
-            f"missing (NaN) or infinite values in feature column(s) of {path}: "
-            f"{listed}. Drop or fill those rows before loading."
+            f"missing (NaN) or infinite values in feature column(s) of {path}: {listed} "
+            "(data rows counted from 1 after the header). Drop or fill those rows before "
+            "loading."
         )
 
     y_column = frame[target]
     if missing := int(y_column.isna().sum()):
         raise DataError(
-            f"target column `{target}` of {path} has {missing} missing value(s); "
-            "drop those rows before loading."
+            f"target column `{target}` of {path} has {missing} missing value(s), at "
+            f"{_rows(np.flatnonzero(y_column.isna().to_numpy()))} (data rows counted from 1 "
+            "after the header); drop those rows before loading."
         )
     y, task, classes = _target(
         y_column.to_numpy(), task, where=f"target column `{target}` of {path}"
@@ -308,9 +319,11 @@ def load_npz(path: str | Path, *, task: str = "auto") -> Dataset:
         )
     X = X.astype(np.float32)
     if missing := _count_non_finite(X):
+        samples = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
+        shown = ", ".join(map(str, samples[:5])) + (", ..." if len(samples) > 5 else "")
         raise DataError(
-            f"array `X` in {path} has {missing} missing (NaN) or infinite value(s); "
-            "drop or fill them before loading."
+            f"array `X` in {path} has {missing} missing (NaN) or infinite value(s), in "
+            f"{len(samples)} sample(s): X[{shown}]; drop or fill them before loading."
         )
     n = len(X)
     if n == 0:

@@ -42,12 +42,18 @@ class Splits:
         return np.unique(np.concatenate([np.concatenate([f.train, f.val]) for f in self.folds]))
 
     def to_json(self, ds: Dataset) -> dict:
+        names = ds.classes or [str(c) for c in range(ds.num_classes or 0)]
+
         def part(idx: np.ndarray) -> dict:
-            return {
+            entry = {
                 "size": int(len(idx)),
                 "fingerprint": fingerprint(ds, idx),
                 "indices": idx.tolist(),
             }
+            if ds.task == "classification":  # the class balance, for reports
+                counts = np.bincount(ds.y[idx], minlength=len(names))
+                entry["classes"] = {str(names[c]): int(counts[c]) for c in range(len(names))}
+            return entry
 
         return {
             "kind": self.kind,
@@ -119,6 +125,13 @@ def make_splits(ds: Dataset, spec: SplitSpec, *, seed: int) -> Splits:
     grouped = spec.cv is not None and spec.cv.kind == "group"
     if grouped and ds.groups is None:
         raise DataError("split.cv.kind is group but the data set has no group labels")
+    if spec.cv is not None and spec.cv.kind != "loo":  # before the test part: the plain reason
+        if spec.test == "source":
+            n_test = len(ds.source_test) if ds.source_test is not None else 0
+        else:
+            n_test = int(np.ceil(spec.test * n)) if spec.test else 0
+        if n - n_test < spec.cv.folds:
+            raise DataError(_too_few_for_folds(ds, spec.cv.folds, n_test, spec.test))
 
     # the test part: first, sealed
     if spec.test == "source":
@@ -252,13 +265,28 @@ def make_cv(cv: CVSpec, ds: Dataset, *, seed: int):
     return ms.RepeatedKFold(n_splits=cv.folds, n_repeats=cv.repeats, random_state=seed)
 
 
+def _too_few_for_folds(ds: Dataset, folds: int, n_test: int, test) -> str:
+    """``3 rows cannot make 5 folds: ...`` and what to change."""
+    n, unit = len(ds), "images" if ds.is_image else "rows"
+    left = n - n_test
+    taken = (
+        f" ({n_test} of the {n} are the test part, split.test: {test})" if n_test and test else ""
+    )
+    fixes = [f"at most {left} folds", "`split.cv: loo`"] if left >= 2 else []
+    fixes += ["a smaller split.test"] if n_test else []
+    fixes.append(f"more {unit}")
+    return (
+        f"{n} {unit} cannot make {folds} folds: split.cv.folds is {folds} but the non-test part "
+        f"has only {left} samples{taken}, and every fold needs at least one. Use "
+        + (", ".join(fixes[:-1]) + " or " if len(fixes) > 1 else "")
+        + fixes[-1]
+    )
+
+
 def _cv_folds(ds: Dataset, dev: np.ndarray, cv: CVSpec, seed: int):
     kind = _cv_kind(cv, ds)
     if kind != "loo" and len(dev) < cv.folds:
-        raise DataError(
-            f"split.cv.folds is {cv.folds} but the non-test part has only {len(dev)} samples; "
-            f"use at most {len(dev)} folds, `loo`, or a smaller split.test"
-        )
+        raise DataError(_too_few_for_folds(ds, cv.folds, len(ds) - len(dev), None))
     if kind == "group":
         n_groups = len(np.unique(ds.groups[dev]))
         if n_groups < cv.folds:

@@ -30,8 +30,11 @@ from tunelab.errors import TunelabError
 from tunelab.runs import append_jsonl, write_json
 from tunelab.train import Callback, Prepared, Prune, evaluate_part, prepare, train_fold
 from tunelab.tune._space import Param, sample, trial_spec
+from tunelab.tune._study import disk_trouble
 
 __all__ = ["TrialContext", "Outcome", "run_trial"]
+
+_MAX_TRACEBACK = 20_000  # characters of a traceback kept in the storage
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Outcome:
     reason: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    error: dict[str, str] | None = None  # an exception's type, message and traceback
 
 
 class _Report(Callback):
@@ -91,15 +95,35 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> Outcome:
         outcome = _train_folds(trial, ctx, outcome, folder)
     except optuna.TrialPruned as exc:
         outcome.state, outcome.reason = "PRUNED", str(exc) or "pruned"
-    except TunelabError as exc:
-        outcome.state, outcome.reason = "FAIL", f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # the user's model or data code: a failed trial, not a failed study
+        if disk_trouble(exc):
+            raise  # no later trial could be recorded either: the worker stops the study
         outcome.state, outcome.reason = "FAIL", f"{type(exc).__name__}: {exc}"
-        (folder / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        text = "".join(traceback.format_exception(exc))
+        outcome.error = _error(exc, text)
+        (folder / "traceback.txt").write_text(text, encoding="utf-8")
     outcome.seconds = time.perf_counter() - start
     # auxiliary (the storage is the record): atomic, without waiting for the disk
     write_json(folder / "trial.json", _record(trial.number, outcome), fsync=False)
     return outcome
+
+
+def _error(exc: BaseException, text: str) -> dict[str, str]:
+    """What a trial stores about the exception that failed it (``text``: its traceback).
+
+    ``type`` and ``message`` are those of the user's own exception when tunelab wrapped it
+    (a model constructor that raised becomes a SpecError caused by it); the traceback is
+    capped for the storage (``traceback.txt`` holds all of it).
+    """
+    origin = exc
+    if isinstance(exc, TunelabError) and exc.__cause__ is not None:
+        origin = exc.__cause__
+    kind, module = type(origin), type(origin).__module__
+    return {
+        "type": kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}",
+        "message": str(origin),
+        "traceback": text if len(text) <= _MAX_TRACEBACK else "...\n" + text[-_MAX_TRACEBACK:],
+    }
 
 
 def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folder: Path) -> Outcome:
@@ -181,5 +205,6 @@ def _record(number: int, outcome: Outcome) -> dict:
         "std": float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else None),
         "best_epochs": outcome.best_epochs,
         "reason": outcome.reason,
+        "error": outcome.error,
         "seconds": outcome.seconds,
     }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.data import Fold, Splits
-from tunelab.errors import RunError, SpecError, StudyFailed
+from tunelab.errors import RunError, SpecError, StudyFailed, TunelabError
 from tunelab.evaluate import get_metric, greater_is_better
 from tunelab.runs import Run, ensure_writable, read_json, write_json
 from tunelab.spec import Spec, dump_spec, load_spec, parse_spec, set_values
@@ -28,11 +30,13 @@ from tunelab.tune._seal import log_test_evaluation, seal
 from tunelab.tune._significance import best_vs_runner_up
 from tunelab.tune._space import Param, grid_space, parse_space, trial_spec
 from tunelab.tune._study import (
-    HEARTBEAT_S,
+    ask,
     build_pruner,
     build_sampler,
+    disk_trouble,
     fail_interrupted,
     heartbeat,
+    mark_failed,
     open_storage,
     redact,
     study_lock,
@@ -128,11 +132,19 @@ def tune(
             raise SpecError(
                 "--nested scores each outer fold by the refit of its best: remove tune.refit: false"
             )
-
-        return nested_cv(spec, params, folder, outer=nested, workers=workers, quiet=quiet)
-    return run_study(
-        spec, params, folder, workers=workers, storage=storage, resume=resume, quiet=quiet
-    )
+    try:
+        if nested:
+            return nested_cv(spec, params, folder, outer=nested, workers=workers, quiet=quiet)
+        return run_study(
+            spec, params, folder, workers=workers, storage=storage, resume=resume, quiet=quiet
+        )
+    except TunelabError:
+        raise
+    except Exception as exc:  # a full or read-only disk after the checks (the refit, a report)
+        why = disk_trouble(exc)
+        if why is None:
+            raise
+        raise _disk_stopped(why, folder) from None
 
 
 def run_study(
@@ -223,6 +235,9 @@ def run_study(
             )
     finally:
         console.stop(study)
+    # a worker that died after its last trial started leaves it RUNNING: mark it now
+    for number in fail_interrupted(study):
+        console.note(f"trial {number} was interrupted (its worker ended): marked FAIL")
 
     # --- results: the best trial, its spec, the refit and the single test evaluation
     frozen = study.get_trials(deepcopy=False)
@@ -302,23 +317,51 @@ def run_worker(
     """Ask, run and tell trials until the total or the deadline is reached. Returns how many.
 
     Enqueued (WAITING) trials count once they start, so they are run within the total.
+    Before each trial, the trials of workers that died are marked FAIL (``interrupted``).
     """
-    ran, checked = 0, 0.0
+    ran = 0
     storage = study._storage
     study_id = storage.get_study_id_from_name(study.study_name)
     while True:
-        with study_lock(folder):  # counting and creating together: exactly `total` trials
-            if time.time() - checked > HEARTBEAT_S:  # dead workers' trials, every few seconds
-                fail_interrupted(study)
-                checked = time.time()
-            if total is not None and storage.get_n_trials(study_id, state=_STARTED) >= total:
-                return ran
-            if deadline is not None and time.time() >= deadline:
-                return ran
-            trial = study.ask()
-            trial.set_user_attr("worker", worker_token())
-        with heartbeat(study, trial):
-            outcome = run_trial(trial, ctx)
+        trial = None
+        try:
+            with study_lock(folder):  # counting and creating together: exactly `total` trials
+                fail_interrupted(study)  # dead workers' trials (one query of the running ones)
+                if total is not None and storage.get_n_trials(study_id, state=_STARTED) >= total:
+                    return ran
+                if deadline is not None and time.time() >= deadline:
+                    return ran
+                trial = ask(study, worker_token())
+            with heartbeat(study, trial):
+                outcome = run_trial(trial, ctx)
+            _record(study, trial, outcome)
+        except Exception as exc:
+            why = disk_trouble(exc)
+            if why is None:
+                raise
+            if trial is None:
+                raise _disk_stopped(why, folder) from None
+            with contextlib.suppress(Exception):  # the storage may be on the full disk too
+                mark_failed(storage, trial._trial_id, f"interrupted: {why}")
+            raise _disk_stopped(f"{why} while trial {trial.number} ran", folder) from None
+        ran += 1
+        if on_trial is not None:
+            on_trial(trial)
+
+
+def _disk_stopped(why: str, folder: Path) -> RunError:
+    """The error that stops a study whose disk is full or read-only (see ``disk_trouble``)."""
+    return RunError(
+        f"{why}; the study in {folder} stopped. Every finished trial is kept in its storage: "
+        "free some space (or make the folder writable) and run the same `tunelab tune` command "
+        "with --resume"
+    )
+
+
+def _record(study: optuna.Study, trial: optuna.Trial, outcome) -> None:
+    """Store how a trial ended; a trial another worker already marked FAIL (it judged this
+    worker dead, e.g. after a long pause) keeps that state."""
+    try:
         # one write for everything a reader needs (each user attribute is a transaction)
         trial.set_user_attr(
             "result",
@@ -336,10 +379,11 @@ def run_worker(
             _tell(study, trial, None, TrialState.PRUNED)
         else:
             trial.set_user_attr("fail_reason", outcome.reason)
+            if outcome.error is not None:  # type, message and traceback of the exception
+                trial.set_user_attr("error", outcome.error)
             _tell(study, trial, None, TrialState.FAIL)
-        ran += 1
-        if on_trial is not None:
-            on_trial(trial)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None, state: TrialState) -> None:
@@ -349,7 +393,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None, state: 
     raises, and our own total already ends the search when the grid is done.
     """
     try:
-        study.tell(trial, value, state=state)
+        study.tell(trial, value, state=state, skip_if_finished=True)
     except RuntimeError as exc:
         if "Study.stop" not in str(exc):
             raise
@@ -434,7 +478,11 @@ def _worker_process(payload: dict) -> None:
         ),
         pruner=build_pruner(spec.tune.pruner),
     )
-    run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
+    try:
+        run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
+    except TunelabError as exc:  # a message for a person (a full disk), not a traceback
+        print(f"error: worker {payload['index']}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
 
 
 def _context(spec: Spec, params: list[Param], prep, folder: Path) -> TrialContext:
@@ -460,54 +508,50 @@ def _refit_epochs(best: FrozenTrial) -> int | None:
 def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, prep, seeds: int = 1):
     """Refit the best configuration on all non-test data and evaluate the test part once.
 
-    A study resumed after its refit keeps that refit (and its single test evaluation) while
-    the best trial is unchanged; the seal's log says which trial was refit, so a study killed
-    between the evaluation and ``result.json`` does not look at the test part twice.
+    ``tune.refit_seeds`` > 1 refits it with more seeds; the spread of the test metrics over
+    seeds goes to ``best_seeds/seeds.json`` and ``result.json``. A study resumed after a
+    refit keeps it (and its single test evaluation) while the best trial is unchanged.
     """
-    best_dir = folder / "best"
-    refits = [
-        e for e in read_json(folder / "seal.json")["evaluations"] if e.get("trial") == best.number
+    run, test = _refit_once(best, best_spec, folder / "best", folder, prep=prep)
+    if seeds > 1:
+        from tunelab.train import seed_summary
+
+        per_seed = [test]
+        for i in range(1, seeds):
+            seed = best_spec.seed + i
+            spec = parse_spec(set_values(best_spec.model_dump(mode="json"), {"seed": seed}))
+            out = folder / "best_seeds" / f"seed_{seed}"
+            per_seed.append(_refit_once(best, spec, out, folder, prep=prep)[1])
+        summary = {name: seed_summary([p.get(name) for p in per_seed]) for name in test}
+        write_json(
+            folder / "best_seeds" / "seeds.json",
+            {"seeds": seeds, "test": per_seed, "summary": summary},
+        )
+    return run, test
+
+
+def _refit_once(best: FrozenTrial, spec: Spec, out: Path, folder: Path, *, prep):
+    """One refit into ``out`` and its test evaluation, logged in the seal; or the one done
+    before a resume. The seal's log says which trial and run were evaluated, so a study killed
+    between the evaluation and ``result.json`` does not look at the test part twice."""
+    tail = out.relative_to(folder).parts
+    logged = [
+        e
+        for e in read_json(folder / "seal.json")["evaluations"]
+        if e.get("trial") == best.number and Path(e.get("run", "")).parts[-len(tail) :] == tail
     ]
-    if refits and (best_dir / "metrics.json").is_file():
-        return Run(best_dir), refits[-1]["metrics"]
+    if logged and (out / "metrics.json").is_file():
+        return Run(out), logged[-1].get("metrics") or {}
     run = train(
-        best_spec,
-        out=best_dir,
-        refit_epochs=_refit_epochs(best) or best_spec.train.epochs,
+        spec,
+        out=out,
+        refit_epochs=_refit_epochs(best) or spec.train.epochs,
         console=Console(quiet=True),
         reuse=prep,  # the study's own splits (an outer fold's, under nested CV)
     )
     test = {k: v["value"] for k, v in run.metrics.get("test", {}).items()}
-    log_test_evaluation(folder, run=best_dir, metrics=test, trial=best.number)
-    if seeds > 1:
-        _more_seeds(best, best_spec, folder, prep=prep, first=test, seeds=seeds)
+    log_test_evaluation(folder, run=out, metrics=test, trial=best.number)
     return run, test
-
-
-def _more_seeds(best, best_spec: Spec, folder: Path, *, prep, first: dict, seeds: int) -> None:
-    """``tune.refit_seeds``: the best configuration refit with more seeds; the spread of the
-    test metrics over seeds goes to ``best_seeds/seeds.json`` and ``result.json``."""
-    from tunelab.train import seed_summary
-
-    per_seed = [first]
-    for i in range(1, seeds):
-        seed = best_spec.seed + i
-        out = folder / "best_seeds" / f"seed_{seed}"
-        spec = parse_spec(set_values(best_spec.model_dump(mode="json"), {"seed": seed}))
-        run = train(
-            spec,
-            out=out,
-            refit_epochs=_refit_epochs(best) or spec.train.epochs,
-            console=Console(quiet=True),
-            reuse=prep,
-        )
-        values = {k: v["value"] for k, v in run.metrics.get("test", {}).items()}
-        log_test_evaluation(folder, run=out, metrics=values, trial=best.number)
-        per_seed.append(values)
-    summary = {name: seed_summary([p.get(name) for p in per_seed]) for name in first}
-    write_json(
-        folder / "best_seeds" / "seeds.json", {"seeds": seeds, "test": per_seed, "summary": summary}
-    )
 
 
 def _storage_for(folder: Path, given: str | None, *, resume: bool) -> str | None:

@@ -4,12 +4,15 @@ Samplers, pruners and storage are Optuna's own; this module only chooses and con
 SQLite (the default) runs in WAL mode with a long busy timeout so that several local workers
 never see 'database is locked'. Trials are created under a file lock so that N workers produce
 exactly the requested total, and a trial left RUNNING by a process that died is marked FAIL
-with the reason ``interrupted``.
+with the reason ``interrupted``: by every live worker's heartbeat thread (so within about
+HEARTBEAT_S seconds on this machine, GRACE_S + HEARTBEAT_S for another machine's worker), and
+when a study starts or resumes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import os
@@ -20,24 +23,28 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.errors import SpecError
 from tunelab.spec import PrunerSpec, SamplerSpec
 from tunelab.tune._space import Param, grid_space
 
 __all__ = [
+    "ask",
     "open_storage",
     "redact",
     "build_sampler",
     "build_pruner",
     "study_lock",
     "fail_interrupted",
+    "mark_failed",
     "worker_token",
     "heartbeat",
+    "disk_trouble",
     "HEARTBEAT_S",
 ]
 
@@ -189,6 +196,36 @@ def worker_token() -> dict:
     }
 
 
+def ask(study: optuna.Study, token: dict) -> optuna.Trial:
+    """``study.ask()``, with the worker's token stored in the commit that creates the trial.
+
+    A worker killed between creating a trial and recording who runs it would leave a RUNNING
+    trial that nobody could judge; created from a template, the trial and its token are one
+    transaction. A trial the user enqueued is taken first, as ``ask`` does, and gets the
+    token right after (:func:`fail_interrupted` judges one left without it by its age).
+    """
+    study._thread_local.cached_all_trials = None  # as in ask(): the sampler reads fresh trials
+    trial_id = study._pop_waiting_trial_id()
+    if trial_id is None:
+        template = FrozenTrial(
+            number=-1,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=datetime.now(),
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={"worker": token},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=-1,
+        )
+        trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+    else:
+        study._storage.set_trial_user_attr(trial_id, "worker", token)
+    return optuna.Trial(study, trial_id)
+
+
 def fail_interrupted(study: optuna.Study) -> list[int]:
     """Mark FAIL (reason ``interrupted: ...``) every RUNNING trial whose process is gone.
 
@@ -204,20 +241,22 @@ def fail_interrupted(study: optuna.Study) -> list[int]:
             if who.get("start") and _start_time(int(who.get("pid", -1))) == who.get("start"):
                 continue  # still running
             reason = f"interrupted: worker process {who.get('pid')} ended while the trial ran"
-        else:
-            last = trial.user_attrs.get("heartbeat") or who.get("time") or now
+        else:  # another machine's, or one without a token: judged by its last sign of life
+            last = trial.user_attrs.get("heartbeat") or who.get("time")
+            if last is None and trial.datetime_start is not None:
+                last = trial.datetime_start.timestamp()
+            last = last or now
             if now - last < GRACE_S:
                 continue
-            reason = (
-                f"interrupted: no heartbeat from worker {who.get('host')}:{who.get('pid')} "
-                f"for {now - last:.0f}s (stale trial)"
-            )
-        _fail(storage, trial._trial_id, reason)
+            worker = f"worker {who.get('host')}:{who.get('pid')}" if who else "an unknown worker"
+            reason = f"interrupted: no heartbeat from {worker} for {now - last:.0f}s (stale trial)"
+        mark_failed(storage, trial._trial_id, reason)
         marked.append(trial.number)
     return marked
 
 
-def _fail(storage, trial_id: int, reason: str) -> None:
+def mark_failed(storage, trial_id: int, reason: str) -> None:
+    """FAIL with ``fail_reason``; nothing happens to a trial that has finished meanwhile."""
     with contextlib.suppress(RuntimeError):  # it may have finished in the meantime
         storage.set_trial_user_attr(trial_id, "fail_reason", reason)
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
@@ -225,7 +264,12 @@ def _fail(storage, trial_id: int, reason: str) -> None:
 
 @contextmanager
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
-    """Record a heartbeat (a user attribute with the time) every HEARTBEAT_S seconds."""
+    """Every HEARTBEAT_S seconds: record a heartbeat (a user attribute with the time), and
+    mark FAIL the trials of workers that died (see :func:`fail_interrupted`).
+
+    The second keeps the time until a dead worker's trial is marked bounded while the
+    surviving workers are inside long trials.
+    """
     storage = study._storage
     stop = threading.Event()
 
@@ -233,6 +277,8 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
         while not stop.wait(HEARTBEAT_S):
             with contextlib.suppress(Exception):  # a transient storage error, or the trial ended
                 storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
+            with contextlib.suppress(Exception):
+                fail_interrupted(study)
 
     thread = threading.Thread(target=beat, daemon=True, name=f"heartbeat-{trial.number}")
     thread.start()
@@ -241,3 +287,47 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=HEARTBEAT_S)
+
+
+_DISK_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+}
+_DISK_MESSAGES = {  # SQLite and PostgreSQL say it in words
+    "database or disk is full": "the disk is full",
+    "no space left on device": "the disk is full",
+    "attempt to write a readonly database": "the file system is read-only",
+}
+
+
+def disk_trouble(exc: BaseException) -> str | None:
+    """``"the disk is full (...)"`` when ``exc`` or an exception it chains says the disk is
+    full or read-only (an OSError, or the database's own words); otherwise None.
+
+    Such an error stops a study (no later trial could be recorded either) instead of
+    failing one trial. The innermost such exception is quoted: the database driver's, not
+    the wrappers'.
+    """
+    found, seen = None, set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _DISK_ERRNOS:
+            where = f": {current.filename}" if current.filename else ""
+            found = f"{_DISK_ERRNOS[current.errno]} ({current.strerror}{where})"
+        else:
+            text = str(current).strip()
+            said = text.lower()
+            if getattr(current, "sqlstate", None) == "53100":  # PostgreSQL's disk_full
+                said += " no space left on device"
+            for words, what in _DISK_MESSAGES.items():
+                if words in said:
+                    first = text.splitlines()[0] if text else words
+                    kind = type(current).__name__
+                    if type(current).__module__ != "builtins":
+                        kind = f"{type(current).__module__}.{kind}"
+                    found = f"{what} ({kind}: {first})"
+                    break
+        current = current.__cause__ or current.__context__
+    return found
