@@ -384,6 +384,16 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug, or the user's own code: one line unless --debug
         if debug:
             raise
+        from tunelab.tune._study import disk_trouble
+
+        why = disk_trouble(exc)
+        if why is not None:  # a disk that filled (or turned read-only) during the work
+            print(
+                f"error: {why}. What was written before is kept; free some space (or make the "
+                "folder writable) and run again (`--resume` continues a run or a study)",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         print(
             f"error: {type(exc).__name__}: {exc}\n"
             "(unexpected; rerun with --debug for the traceback)",

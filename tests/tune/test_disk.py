@@ -209,3 +209,20 @@ def test_disk_filling_during_a_study_stops_it_and_keeps_the_storage(tmp_path):
     for n in stopped:
         assert after[n]["state"] == "FAIL" and after[n]["reason"].startswith("interrupted")
     assert all(t["state"] == "COMPLETE" for n, t in after.items() if n not in stopped)
+
+
+def test_disk_filling_during_a_run_is_a_message_not_a_traceback(tmp_path):
+    logs = run_in_namespace(
+        tmp_path,
+        "mount -t tmpfs -o size=2m tmpfs disk || exit 97\n"
+        + f"OMP_NUM_THREADS=1 {EXE} train spec.yaml --out disk/r --set train.epochs=400"
+        " > logs/train.out 2> logs/train.err &\n"
+        "pid=$!\n"
+        'while [ "$(cat disk/r/history.jsonl 2>/dev/null | wc -l)" -lt 2 ]; do\n'
+        "  kill -0 $pid 2>/dev/null || break; sleep 0.05\n"
+        "done\n" + FILL + "wait $pid; echo $? > logs/train.rc\n",
+    )
+    rc, out, err = result(logs, "train")
+    assert rc == 2, (out, err)
+    assert "error: the disk is full" in err and "--resume" in err
+    assert "Traceback" not in err and "unexpected" not in err
