@@ -6,6 +6,20 @@ import pytest
 
 import tunelab
 
+# what every run report and study report must show (section ids of the page)
+RUN_SECTIONS = [
+    "metrics",
+    "diagnosis",
+    "curves",
+    "confusion",
+    "per-class",
+    "roc-pr",
+    "calibration",
+    "splits",
+    "spec",
+]
+STUDY_SECTIONS = ["summary", "test", "significance", "top", "trials", "spec"]
+
 CLASSIFY = {
     "name": "digits_report",
     "seed": 0,
@@ -57,6 +71,12 @@ def study_spec(trials: int, *, epochs: int = 5) -> dict:
             },
         },
     }
+
+
+@pytest.fixture(scope="session")
+def sections() -> dict[str, list[str]]:
+    """The section ids a run's page and a study's page must have."""
+    return {"run": RUN_SECTIONS, "study": STUDY_SECTIONS}
 
 
 @pytest.fixture(scope="session")

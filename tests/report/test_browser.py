@@ -23,19 +23,7 @@ from tunelab.report import write_report
 
 pytestmark = pytest.mark.slow
 
-RUN_SECTIONS = [
-    "metrics",
-    "diagnosis",
-    "curves",
-    "confusion",
-    "per-class",
-    "roc-pr",
-    "calibration",
-    "splits",
-    "spec",
-]
 RUN_FIGURES = ["curves", "confusion", "roc", "pr", "reliability"]
-STUDY_SECTIONS = ["summary", "test", "significance", "top", "trials", "spec"]
 STUDY_FIGURES = ["history", "intermediate", "parallel", "importance", "slice", "timeline"]
 
 PROBE = """
@@ -148,7 +136,8 @@ def check_drawn(probe: dict, ids: list[str], figures: list[str]) -> None:
     assert probe["data"]
 
 
-def test_run_report_in_chromium(browser, report_folders, tmp_path):
+def test_run_report_in_chromium(browser, report_folders, tmp_path, sections):
+    RUN_SECTIONS = sections["run"]
     page = write_report(report_folders["run"], tmp_path / "run.html")
     probe = open_report(browser, page, RUN_SECTIONS)
     check_drawn(probe, RUN_SECTIONS, RUN_FIGURES)
@@ -156,7 +145,8 @@ def test_run_report_in_chromium(browser, report_folders, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
 
 
-def test_study_report_in_chromium(browser, report_folders, tmp_path):
+def test_study_report_in_chromium(browser, report_folders, tmp_path, sections):
+    STUDY_SECTIONS = sections["study"]
     page = write_report(report_folders["study"], tmp_path / "study.html")
     probe = open_report(browser, page, STUDY_SECTIONS)
     check_drawn(probe, STUDY_SECTIONS, STUDY_FIGURES)
@@ -173,7 +163,8 @@ def test_study_report_in_chromium(browser, report_folders, tmp_path):
     assert png.stat().st_size > 50_000
 
 
-def test_a_100_trial_study_report_is_small_and_fast(browser, tmp_path, make_study_spec):
+def test_a_100_trial_study_report_is_small_and_fast(browser, tmp_path, make_study_spec, sections):
+    STUDY_SECTIONS = sections["study"]
     result = tunelab.tune(make_study_spec(100, epochs=3), out=tmp_path / "big", quiet=True)
     assert sum(result.counts.values()) == 100
     started = time.perf_counter()

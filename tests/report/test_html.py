@@ -18,31 +18,6 @@ from tunelab.runs import Run
 
 pytestmark = pytest.mark.slow
 
-RUN_SECTIONS = [
-    "metrics",
-    "diagnosis",
-    "curves",
-    "confusion",
-    "per-class",
-    "roc-pr",
-    "calibration",
-    "splits",
-    "spec",
-]
-STUDY_SECTIONS = [
-    "summary",
-    "test",
-    "significance",
-    "top",
-    "trials",
-    "spec",
-    "fig-history",
-    "fig-intermediate",
-    "fig-parallel",
-    "fig-importance",
-    "fig-slice",
-]
-
 
 class _Page(HTMLParser):
     """Ids, figure names, links and resource references of a page."""
@@ -97,9 +72,9 @@ def assert_self_contained(text: str, page: _Page) -> None:
     assert "@import" not in text and not re.search(r"url\((?!#)", text)
 
 
-def test_run_report_has_every_section_and_figure(written):
+def test_run_report_has_every_section_and_figure(written, sections):
     text, page = parse(written["run"])
-    assert set(RUN_SECTIONS) <= page.ids
+    assert set(sections["run"]) <= page.ids
     assert set(page.figures) == {"curves", "confusion", "roc", "pr", "reliability"}
     assert_self_contained(text, page)
     # every figure is a drawn SVG, not an empty frame
@@ -153,9 +128,10 @@ def test_regression_run_shows_predictions_not_classes(written):
     assert "rmse" in text
 
 
-def test_study_report_has_every_section_and_figure(report_folders, written):
+def test_study_report_has_every_section_and_figure(report_folders, written, sections):
     text, page = parse(written["study elsewhere"])
-    assert set(STUDY_SECTIONS) <= page.ids
+    figures = ["fig-history", "fig-intermediate", "fig-parallel", "fig-importance", "fig-slice"]
+    assert set(sections["study"] + figures) <= page.ids
     assert {"history", "intermediate", "parallel", "importance", "slice", "timeline"} <= set(
         page.figures
     )

@@ -6,9 +6,6 @@ user. The PostgreSQL test uses a throwaway database on 127.0.0.1:5432 (trust aut
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import optuna
 import pytest
 
@@ -44,21 +41,6 @@ def test_eight_workers_on_sqlite(cli, tmp_path):
     (tmp_path / "spec.yaml").write_text(SPEC)
     result = cli("tune", "spec.yaml", "--out", "study", "--workers", "8", "-q", timeout=600)
     _check(result, f"sqlite:///{tmp_path / 'study' / 'study.db'}")
-
-
-@pytest.fixture
-def postgres_url():
-    psycopg = pytest.importorskip("psycopg")
-    admin = os.environ.get("TUNELAB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        con = psycopg.connect(admin, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at {admin}: {exc}")
-    name = f"tunelab_{uuid.uuid4().hex[:12]}"
-    con.execute(f"CREATE DATABASE {name}")
-    yield admin.rsplit("/", 1)[0] + f"/{name}"
-    con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    con.close()
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import optuna
@@ -41,21 +40,6 @@ SPEC = {
     },
 }
 EXE = str(Path(sys.executable).with_name("tunelab"))
-
-
-@pytest.fixture
-def postgres_url():
-    psycopg = pytest.importorskip("psycopg")
-    admin = os.environ.get("TUNELAB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        con = psycopg.connect(admin, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at {admin}: {exc}")
-    name = f"tunelab_{uuid.uuid4().hex[:12]}"
-    con.execute(f"CREATE DATABASE {name}")
-    yield admin.rsplit("/", 1)[0] + f"/{name}"
-    con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    con.close()
 
 
 def alive(pid: int) -> bool:
