@@ -197,11 +197,10 @@ def write_report(
     folder = Path(path)
     target = Path(out) if out is not None else folder / "report.html"
     if (folder / "study.json").is_file():
-        info = study_info(folder, storage=storage)
+        study = load_study(folder, storage=storage)  # opened once, for the numbers and figures
+        info = study_info(folder, storage=storage, study=study)
         base = os.path.relpath(folder.resolve(), target.resolve().parent).replace(os.sep, "/")
-        html = render_study(
-            info, load_study(folder, storage=storage), link_base="" if base == "." else base + "/"
-        )
+        html = render_study(info, study, link_base="" if base == "." else base + "/")
     elif (folder / "spec.yaml").is_file():
         html = render_run(run_info(folder))
     elif not folder.exists():

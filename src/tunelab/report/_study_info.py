@@ -81,10 +81,13 @@ def load_study(path: str | Path, *, storage: str | None = None) -> optuna.Study:
         ) from None
 
 
-def study_info(path: str | Path, *, storage: str | None = None) -> StudyInfo:
-    """Read a study folder (and its storage) into a :class:`StudyInfo`."""
+def study_info(
+    path: str | Path, *, storage: str | None = None, study: optuna.Study | None = None
+) -> StudyInfo:
+    """Read a study folder (and its storage) into a :class:`StudyInfo`; ``study`` is the
+    folder's study when the caller has already opened it."""
     folder = Path(path)
-    study = load_study(folder, storage=storage)
+    study = study or load_study(folder, storage=storage)
     meta = read_json(folder / "study.json")
     result_path = folder / "result.json"
     result = read_json(result_path) if result_path.is_file() else {}
