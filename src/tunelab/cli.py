@@ -258,6 +258,53 @@ def datasets() -> None:
     )
 
 
+@app.command()
+def plugins(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="a kind (model, optimizer, ...) or one plug-in as kind.name"),
+    ] = None,
+) -> None:
+    """List every registered plug-in with its options and defaults, or one plug-in in full."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tunelab.plugins._describe import failed_plugins, find_plugin, list_plugins
+
+    console = Console(highlight=False, soft_wrap=True)
+    if name is not None and "." in name:
+        plugin = find_plugin(name)
+        console.print(f"{plugin.kind} {plugin.name}: {plugin.summary}", markup=False)
+        console.print(f"from: {plugin.origin} ({plugin.module})", markup=False)
+        table = Table(show_edge=False, header_style="bold")
+        for col in ("option", "type", "default", "description"):
+            table.add_column(col, overflow="fold")
+        for row in plugin.option_fields():
+            table.add_row(*row)
+        if plugin.option_fields():
+            console.print(table)
+        else:
+            console.print("no options", markup=False)
+        return
+    rows = list_plugins(name)
+    for kind in dict.fromkeys(r.kind for r in rows):
+        table = Table(title=kind, title_justify="left", show_edge=False, header_style="bold")
+        for col in ("name", "description", "options (defaults)", "from"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            if r.kind == kind:
+                table.add_row(r.name, r.summary, r.options, r.origin)
+        console.print(table)
+    for where, error in failed_plugins():
+        console.print(f"failed to load: {where}: {error}", markup=False)
+    if name is None:
+        console.print(
+            "your own model: model: {name: ./file.py:Class, ...} or pkg.module:Class; "
+            "one plug-in in full: tunelab plugins model.cnn",
+            markup=False,
+        )
+
+
 curve_app = typer.Typer(
     help="Learning and validation curves with cross-validation.", no_args_is_help=True
 )

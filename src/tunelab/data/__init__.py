@@ -1,58 +1,40 @@
 """Data: sources, splits, preprocessing and batched augmentation."""
 
-from tunelab.data._augment import (
-    Augment,
-    gaussian_noise,
-    hflip,
-    random_affine,
-    random_crop,
-    random_erase,
-)
-from tunelab.data._dataset import Dataset, Task
-from tunelab.data._download import MNIST_URL_BASE, download_mnist, load_checksums
-from tunelab.data._files import load_image_folder, load_npz, load_table
-from tunelab.data._idx import MNIST_FILES, load_mnist, read_idx, write_idx
-from tunelab.data._leakage import (
-    DuplicateReport,
-    PairDuplicates,
-    describe_duplicates,
-    find_duplicates,
-)
-from tunelab.data._preprocess import Standardizer, fit_standardizer
-from tunelab.data._sources import BUILTINS, BuiltinInfo, load_dataset
-from tunelab.data._splits import Fold, Splits, fingerprint, make_cv, make_splits
+from tunelab._lazy import lazy_exports
 
-__all__ = [
-    "Dataset",
-    "Task",
-    "load_dataset",
-    "BUILTINS",
-    "BuiltinInfo",
-    "Splits",
-    "Fold",
-    "make_splits",
-    "make_cv",
-    "fingerprint",
-    "find_duplicates",
-    "DuplicateReport",
-    "PairDuplicates",
-    "describe_duplicates",
-    "Standardizer",
-    "fit_standardizer",
-    "read_idx",
-    "write_idx",
-    "load_mnist",
-    "download_mnist",
-    "MNIST_URL_BASE",
-    "MNIST_FILES",
-    "load_checksums",
-    "Augment",
-    "random_crop",
-    "hflip",
-    "random_affine",
-    "gaussian_noise",
-    "random_erase",
-    "load_table",
-    "load_npz",
-    "load_image_folder",
-]
+_EXPORTS = {
+    "Dataset": "_dataset",
+    "Task": "_dataset",
+    "load_dataset": "_sources",
+    "BUILTINS": "_sources",
+    "BuiltinInfo": "_sources",
+    "Splits": "_splits",
+    "Fold": "_splits",
+    "make_splits": "_splits",
+    "make_cv": "_splits",
+    "fingerprint": "_splits",
+    "find_duplicates": "_leakage",
+    "DuplicateReport": "_leakage",
+    "PairDuplicates": "_leakage",
+    "describe_duplicates": "_leakage",
+    "Standardizer": "_preprocess",
+    "fit_standardizer": "_preprocess",
+    "read_idx": "_idx",
+    "write_idx": "_idx",
+    "load_mnist": "_idx",
+    "download_mnist": "_download",
+    "MNIST_URL_BASE": "_download",
+    "MNIST_FILES": "_idx",
+    "load_checksums": "_download",
+    "Augment": "_augment",
+    "random_crop": "_augment",
+    "hflip": "_augment",
+    "random_affine": "_augment",
+    "gaussian_noise": "_augment",
+    "random_erase": "_augment",
+    "load_table": "_files",
+    "load_npz": "_files",
+    "load_image_folder": "_files",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

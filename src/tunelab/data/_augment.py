@@ -15,15 +15,29 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, model_validator
 
 from tunelab.errors import DataError, did_you_mean
+from tunelab.plugins import AUGMENTATIONS, NonNegFloat, Options, PositiveFloat, Probability
 
-__all__ = ["Augment", "random_crop", "hflip", "random_affine", "gaussian_noise", "random_erase"]
+__all__ = [
+    "Augment",
+    "random_crop",
+    "hflip",
+    "random_affine",
+    "gaussian_noise",
+    "random_erase",
+    "CropStep",
+    "FlipStep",
+    "AffineStep",
+    "NoiseStep",
+    "EraseStep",
+]
 
 
 def _uniform(
@@ -149,14 +163,60 @@ def random_erase(
     return x.masked_fill(mask, value)
 
 
-_STEPS: dict[str, Callable[..., torch.Tensor]] = {
-    "crop": random_crop,
-    "flip": hflip,
-    "affine": random_affine,
-    "noise": gaussian_noise,
-    "erase": random_erase,
-}
-_IMAGE_ONLY = ("crop", "flip", "affine", "erase")
+class CropStep(Options):
+    """Random crop after zero padding (a per-sample shift of up to `padding` pixels)."""
+
+    name: Literal["crop"]
+    padding: int = Field(2, ge=0)
+    fill: float = 0.0
+
+
+class FlipStep(Options):
+    """Horizontal flip. Not for digits or text: a flipped 2 is not a 2."""
+
+    name: Literal["flip"]
+    p: Probability = 0.5
+
+
+class AffineStep(Options):
+    """Small random rotation (degrees) and translation (fraction of the size)."""
+
+    name: Literal["affine"]
+    degrees: Annotated[float, Field(ge=0.0, le=180.0)] = 10.0
+    translate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
+    p: Probability = 1.0
+
+
+class NoiseStep(Options):
+    """Gaussian noise of standard deviation `std` added to a fraction `p` of the samples."""
+
+    name: Literal["noise"]
+    std: NonNegFloat = 0.1
+    p: Probability = 1.0
+
+
+class EraseStep(Options):
+    """Random erasing of one rectangle per sample."""
+
+    name: Literal["erase"]
+    p: Probability = 0.5
+    scale: tuple[Probability, Probability] = (0.02, 0.2)
+    ratio: tuple[PositiveFloat, PositiveFloat] = (0.3, 3.3)
+    value: float = 0.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EraseStep:
+        if self.scale[0] > self.scale[1] or self.ratio[0] > self.ratio[1]:
+            raise ValueError("scale and ratio are [low, high] with low <= high")
+        return self
+
+
+# an augmentation's builder is the batched function itself: fn(x, *, generator, **options)
+AUGMENTATIONS.register("crop", CropStep, random_crop, image_only=True)
+AUGMENTATIONS.register("flip", FlipStep, hflip, image_only=True)
+AUGMENTATIONS.register("affine", AffineStep, random_affine, image_only=True)
+AUGMENTATIONS.register("noise", NoiseStep, gaussian_noise)
+AUGMENTATIONS.register("erase", EraseStep, random_erase, image_only=True)
 
 
 class Augment:
@@ -179,16 +239,17 @@ class Augment:
         for step in steps:
             params = dict(step)
             name = params.pop("name", None)
-            if name not in _STEPS:
+            if name not in AUGMENTATIONS:
+                valid = AUGMENTATIONS.names()
                 raise DataError(
-                    f"unknown augmentation `{name}`{did_you_mean(str(name), _STEPS)}; "
-                    f"choose from {', '.join(_STEPS)}."
+                    f"unknown augmentation `{name}`{did_you_mean(str(name), valid)}; "
+                    f"choose from {', '.join(valid)}."
                 )
             self.steps.append((name, params))
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         for name, params in self.steps:
-            x = _STEPS[name](x, generator=generator, **params)
+            x = AUGMENTATIONS.get(name).build(x, generator=generator, **params)
         return x
 
     def __bool__(self) -> bool:
@@ -202,7 +263,7 @@ class Augment:
         if len(in_shape) == 3:
             return
         for name, _ in self.steps:
-            if name in _IMAGE_ONLY:
+            if AUGMENTATIONS.get(name).extra.get("image_only"):
                 raise DataError(
                     f"augmentation `{name}` needs image data of shape (C, H, W); this data set's "
                     f"samples have shape {tuple(in_shape)}. Remove it from train.augment or "

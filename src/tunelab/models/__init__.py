@@ -1,6 +1,31 @@
-"""Models: built-in architectures and the registry that builds one from a spec."""
+"""Models: built-in architectures (linear, mlp, cnn), the user's own classes, and building one
+from its spec node through the model registry."""
 
-from tunelab.models._builtin import Normalize
-from tunelab.models._registry import BUILTIN_MODELS, build_model, import_model_class
+from tunelab._lazy import lazy_exports
 
-__all__ = ["Normalize", "build_model", "import_model_class", "BUILTIN_MODELS"]
+__all__ = [
+    "Normalize",
+    "build_model",
+    "import_model_class",
+    "BUILTIN_MODELS",
+    "LinearModel",
+    "MLPModel",
+    "CNNModel",
+    "CustomModel",
+    "UserModel",
+]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Normalize": "_layers",
+        "build_model": "_build",
+        "BUILTIN_MODELS": "_build",
+        "import_model_class": "_user",
+        "LinearModel": "_linear",
+        "MLPModel": "_mlp",
+        "CNNModel": "_cnn",
+        "CustomModel": "_user",
+        "UserModel": "_user",
+    },
+)

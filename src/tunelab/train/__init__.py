@@ -1,61 +1,39 @@
 """Training: the loop, optimizers and schedules by name, callbacks, and runs from a spec."""
 
-from tunelab.train._callbacks import Callback, EarlyStopping, Prune, Stop
-from tunelab.train._checkpoint import (
-    CHECKPOINT_FILE,
-    Checkpoint,
-    discard_temporaries,
-    load_checkpoint,
-    save_checkpoint,
-)
-from tunelab.train._console import Console, format_epoch
-from tunelab.train._curves import learning_curve, validation_curve
-from tunelab.train._diagnosis import diagnose
-from tunelab.train._fit import History, fit, predict
-from tunelab.train._losses import build_loss, to_scores
-from tunelab.train._optim import Schedule, build_optimizer
-from tunelab.train._run import (
-    Prepared,
-    evaluate,
-    evaluate_part,
-    prepare,
-    resolve_device,
-    resume,
-    train,
-    train_fold,
-)
-from tunelab.train._seeds import seed_summary, train_seeds
+from tunelab._lazy import lazy_exports
 
-__all__ = [
-    "Callback",
-    "EarlyStopping",
-    "Prune",
-    "Stop",
-    "CHECKPOINT_FILE",
-    "Checkpoint",
-    "save_checkpoint",
-    "load_checkpoint",
-    "discard_temporaries",
-    "Console",
-    "format_epoch",
-    "History",
-    "fit",
-    "predict",
-    "build_loss",
-    "to_scores",
-    "Schedule",
-    "build_optimizer",
-    "Prepared",
-    "evaluate",
-    "evaluate_part",
-    "prepare",
-    "resolve_device",
-    "train",
-    "resume",
-    "train_fold",
-    "train_seeds",
-    "seed_summary",
-    "learning_curve",
-    "validation_curve",
-    "diagnose",
-]
+_EXPORTS = {
+    "Callback": "_callbacks",
+    "EarlyStopping": "_callbacks",
+    "Prune": "_callbacks",
+    "Stop": "_callbacks",
+    "CHECKPOINT_FILE": "_checkpoint",
+    "Checkpoint": "_checkpoint",
+    "save_checkpoint": "_checkpoint",
+    "load_checkpoint": "_checkpoint",
+    "discard_temporaries": "_checkpoint",
+    "Console": "_console",
+    "format_epoch": "_console",
+    "History": "_fit",
+    "fit": "_fit",
+    "predict": "_fit",
+    "build_loss": "_losses",
+    "to_scores": "_losses",
+    "Schedule": "_schedules",
+    "build_optimizer": "_optimizers",
+    "Prepared": "_run",
+    "evaluate": "_run",
+    "evaluate_part": "_run",
+    "prepare": "_run",
+    "resolve_device": "_run",
+    "train": "_run",
+    "resume": "_run",
+    "train_fold": "_run",
+    "train_seeds": "_seeds",
+    "seed_summary": "_seeds",
+    "learning_curve": "_curves",
+    "validation_curve": "_curves",
+    "diagnose": "_diagnosis",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -11,11 +11,13 @@ import numpy as np
 import torch
 
 from tunelab.evaluate import compute_metrics, greater_is_better
-from tunelab.spec import FULL_BATCH_OPTIMIZERS, LBFGS, BCELoss, LossSpec, TrainSpec
+from tunelab.plugins import LOSSES, OPTIMIZERS
+from tunelab.spec import LossSpec, TrainSpec
 from tunelab.train._callbacks import Callback, Prune, Stop
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._losses import build_loss, to_scores
-from tunelab.train._optim import Schedule, build_optimizer
+from tunelab.train._optimizers import build_optimizer
+from tunelab.train._schedules import Schedule
 
 __all__ = ["fit", "predict", "History", "TRAIN_SIDE_METRICS"]
 
@@ -95,7 +97,8 @@ def fit(
     X, y = train
     device, n = X.device, X.shape[0]
     epochs = epochs or cfg.epochs
-    full_batch = cfg.optimizer.name in FULL_BATCH_OPTIMIZERS
+    opt = OPTIMIZERS.get(cfg.optimizer.name).extra  # full_batch, closure, l2_in_loss
+    full_batch = opt.get("full_batch", False)
     batch_size = n if full_batch else min(cfg.batch_size, n)
     # a lone last sample joins the batch before it (batch norm cannot train on one sample)
     steps = n // batch_size if n % batch_size == 1 else math.ceil(n / batch_size)
@@ -110,9 +113,9 @@ def fit(
     )
     penalised = [p for p in model.parameters() if p.ndim > 1] if cfg.l1 else []
     # torch's L-BFGS has no weight_decay: its L2 enters the loss as (wd / 2) * ||w||^2
-    l2 = cfg.optimizer.weight_decay if isinstance(cfg.optimizer, LBFGS) else 0.0
+    l2 = cfg.optimizer.weight_decay if opt.get("l2_in_loss") else 0.0
     train_side = [m for m in metrics if m in TRAIN_SIDE_METRICS[task]]
-    binary_logit = isinstance(loss, BCELoss)
+    binary_logit = LOSSES.for_options(type(loss)).extra.get("outputs") == 1
     monitor = (
         cfg.early_stopping.monitor if cfg.early_stopping else ("val_loss" if val else "train_loss")
     )
@@ -158,7 +161,7 @@ def fit(
             if augment is not None:
                 xb = augment(xb, gen)
             lr = schedule.apply(optimizer, step)
-            if isinstance(cfg.optimizer, LBFGS):
+            if opt.get("closure"):
                 kept: list = []
 
                 def closure(xb=xb, yb=yb, kept=kept):

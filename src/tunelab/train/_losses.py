@@ -1,53 +1,124 @@
-"""Losses by name, and how a model's raw outputs become scores for metrics."""
+"""Losses, one plug-in each, and how a model's raw outputs become scores for metrics.
+
+A loss plug-in is its options class and ``build(options, *, device) -> loss(outputs, targets)``;
+``outputs`` (how many model outputs it needs) and ``scores`` (outputs to probabilities) are
+optional extras: the defaults are one output per class / target and a softmax.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
-from tunelab.spec import BCELoss, CrossEntropyLoss, HuberLoss, LossSpec, MAELoss, MSELoss
+from tunelab.plugins import LOSSES, Options, PositiveFloat
 
-__all__ = ["build_loss", "default_loss", "to_scores", "outputs_for"]
+__all__ = [
+    "build_loss",
+    "default_loss",
+    "to_scores",
+    "outputs_for",
+    "CrossEntropyLoss",
+    "MSELoss",
+    "MAELoss",
+    "HuberLoss",
+    "BCELoss",
+]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def default_loss(task: str) -> LossSpec:
+class CrossEntropyLoss(Options):
+    """Softmax cross-entropy over class logits (classification)."""
+
+    name: Literal["cross_entropy"]
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class MSELoss(Options):
+    """Mean squared error (regression)."""
+
+    name: Literal["mse"]
+
+
+class MAELoss(Options):
+    """Mean absolute error (regression)."""
+
+    name: Literal["mae"]
+
+
+class HuberLoss(Options):
+    """Huber loss: squared below `delta`, absolute above (regression)."""
+
+    name: Literal["huber"]
+    delta: PositiveFloat = 1.0
+
+
+class BCELoss(Options):
+    """Binary cross-entropy on one logit (binary classification)."""
+
+    name: Literal["bce"]
+    pos_weight: PositiveFloat | None = None
+
+
+def _regression(fn):
+    def build(spec, *, device) -> LossFn:
+        return lambda out, y: fn(spec, out.float().reshape(y.shape), y)
+
+    return build
+
+
+def _cross_entropy(spec: CrossEntropyLoss, *, device) -> LossFn:
+    return lambda out, y: F.cross_entropy(out.float(), y, label_smoothing=spec.label_smoothing)
+
+
+def _bce(spec: BCELoss, *, device) -> LossFn:
+    pw = None if spec.pos_weight is None else torch.tensor(spec.pos_weight, device=device)
+    return lambda out, y: F.binary_cross_entropy_with_logits(
+        out.float().reshape(-1), y.float(), pos_weight=pw
+    )
+
+
+def _one_logit_scores(outputs: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(outputs.reshape(-1))
+    return torch.stack([1 - p, p], dim=1)
+
+
+LOSSES.register("cross_entropy", CrossEntropyLoss, _cross_entropy, task="classification")
+LOSSES.register("mse", MSELoss, _regression(lambda s, a, b: F.mse_loss(a, b)), task="regression")
+LOSSES.register("mae", MAELoss, _regression(lambda s, a, b: F.l1_loss(a, b)), task="regression")
+LOSSES.register(
+    "huber",
+    HuberLoss,
+    _regression(lambda s, a, b: F.huber_loss(a, b, delta=s.delta)),
+    task="regression",
+)
+LOSSES.register("bce", BCELoss, _bce, task="classification", outputs=1, scores=_one_logit_scores)
+
+
+def default_loss(task: str) -> Options:
     return (
         CrossEntropyLoss(name="cross_entropy") if task == "classification" else MSELoss(name="mse")
     )
 
 
-def outputs_for(loss: LossSpec, *, task: str, out_features: int) -> int:
+def outputs_for(loss: Options, *, task: str, out_features: int) -> int:
     """How many outputs the model needs: one logit for bce, else classes / target dims."""
-    return 1 if isinstance(loss, BCELoss) else out_features
+    return LOSSES.for_options(type(loss)).extra.get("outputs", out_features)
 
 
-def build_loss(spec: LossSpec, *, device: torch.device) -> LossFn:
+def build_loss(spec: Options, *, device: torch.device) -> LossFn:
     """``loss(outputs, targets) -> scalar``; regression outputs are reshaped to the targets."""
-    if isinstance(spec, CrossEntropyLoss):
-        return lambda out, y: F.cross_entropy(out.float(), y, label_smoothing=spec.label_smoothing)
-    if isinstance(spec, BCELoss):
-        pw = None if spec.pos_weight is None else torch.tensor(spec.pos_weight, device=device)
-        return lambda out, y: F.binary_cross_entropy_with_logits(
-            out.float().reshape(-1), y.float(), pos_weight=pw
-        )
-    fn = {
-        MSELoss: F.mse_loss,
-        MAELoss: F.l1_loss,
-        HuberLoss: lambda a, b: F.huber_loss(a, b, delta=spec.delta),
-    }[type(spec)]
-    return lambda out, y: fn(out.float().reshape(y.shape), y)
+    return LOSSES.for_options(type(spec)).build(spec, device=device)
 
 
-def to_scores(outputs: torch.Tensor, loss: LossSpec, *, task: str) -> torch.Tensor:
+def to_scores(outputs: torch.Tensor, loss: Options, *, task: str) -> torch.Tensor:
     """Class probabilities (n, k) for classification, predictions for regression."""
     outputs = outputs.float()
     if task == "regression":
         return outputs if outputs.ndim > 1 and outputs.shape[1] > 1 else outputs.reshape(-1)
-    if isinstance(loss, BCELoss):
-        p = torch.sigmoid(outputs.reshape(-1))
-        return torch.stack([1 - p, p], dim=1)
-    return torch.softmax(outputs, dim=1)
+    scores = LOSSES.for_options(type(loss)).extra.get("scores")
+    return scores(outputs) if scores else torch.softmax(outputs, dim=1)

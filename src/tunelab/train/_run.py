@@ -31,6 +31,7 @@ from tunelab.evaluate import (
     reliability_diagram,
 )
 from tunelab.models import build_model
+from tunelab.plugins import LOSSES
 from tunelab.runs import (
     Run,
     append_jsonl,
@@ -46,7 +47,7 @@ from tunelab.runs import (
     test_evaluations,
     write_json,
 )
-from tunelab.spec import BCELoss, CrossEntropyLoss, LinearModel, Spec, dump_spec, load_spec
+from tunelab.spec import LinearModel, Spec, dump_spec, load_spec
 from tunelab.train._callbacks import Callback, EarlyStopping
 from tunelab.train._checkpoint import (
     CHECKPOINT_FILE,
@@ -175,15 +176,17 @@ def _check_monitors(spec: Spec, task: str, logged: list[str]) -> None:
 
 
 def _check_loss(loss, ds: Dataset) -> None:
-    classification = isinstance(loss, (CrossEntropyLoss, BCELoss))
-    if classification != (ds.task == "classification"):
+    facts = LOSSES.for_options(type(loss)).extra  # task, outputs
+    if facts.get("task", ds.task) != ds.task:
+        fitting = [p.name for p in LOSSES if p.extra.get("task", ds.task) == ds.task]
         raise SpecError(
             f"train.loss is {loss.name} but {ds.name} is a {ds.task} task; use "
-            + ("cross_entropy or bce" if ds.task == "classification" else "mse, mae or huber")
+            + " or ".join(fitting)
         )
-    if isinstance(loss, BCELoss) and ds.num_classes != 2:
+    if facts.get("outputs") == 1 and ds.num_classes != 2:
         raise SpecError(
-            f"train.loss bce is for two classes; {ds.name} has {ds.num_classes}. Use cross_entropy"
+            f"train.loss {loss.name} is for two classes; {ds.name} has {ds.num_classes}. "
+            "Use cross_entropy"
         )
 
 

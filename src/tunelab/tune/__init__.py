@@ -1,32 +1,30 @@
 """Tuning: a search space over any spec path, Optuna underneath, folds inside trials,
 parallel workers, resumable studies, and a sealed test part evaluated once."""
 
-from tunelab.tune._objective import Outcome, TrialContext, run_trial
-from tunelab.tune._run import StudyResult, objective_of, run_worker, tune
-from tunelab.tune._seal import log_test_evaluation, seal, seal_of_run, test_evaluations
-from tunelab.tune._space import Param, grid_space, lookup, parse_space, sample, trial_spec
-from tunelab.tune._study import build_pruner, build_sampler, fail_interrupted, open_storage
+from tunelab._lazy import lazy_exports
 
-__all__ = [
-    "tune",
-    "StudyResult",
-    "objective_of",
-    "run_worker",
-    "run_trial",
-    "Outcome",
-    "TrialContext",
-    "seal",
-    "log_test_evaluation",
-    "seal_of_run",
-    "test_evaluations",
-    "Param",
-    "parse_space",
-    "sample",
-    "grid_space",
-    "lookup",
-    "trial_spec",
-    "build_sampler",
-    "build_pruner",
-    "fail_interrupted",
-    "open_storage",
-]
+_EXPORTS = {
+    "tune": "_run",
+    "StudyResult": "_run",
+    "objective_of": "_run",
+    "run_worker": "_run",
+    "run_trial": "_objective",
+    "Outcome": "_objective",
+    "TrialContext": "_objective",
+    "seal": "_seal",
+    "log_test_evaluation": "_seal",
+    "seal_of_run": "_seal",
+    "test_evaluations": "_seal",
+    "Param": "_space",
+    "parse_space": "_space",
+    "sample": "_space",
+    "grid_space": "_space",
+    "lookup": "_space",
+    "trial_spec": "_space",
+    "build_sampler": "_samplers",
+    "build_pruner": "_samplers",
+    "fail_interrupted": "_study",
+    "open_storage": "_study",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

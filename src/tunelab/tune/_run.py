@@ -26,13 +26,12 @@ from tunelab.spec import Spec, dump_spec, load_spec, parse_spec, set_values
 from tunelab.train import Console, prepare, train
 from tunelab.tune._console import StudyConsole, result_of
 from tunelab.tune._objective import TrialContext, run_trial
+from tunelab.tune._samplers import build_pruner, build_sampler
 from tunelab.tune._seal import log_test_evaluation, seal
 from tunelab.tune._significance import best_vs_runner_up
 from tunelab.tune._space import Param, grid_space, parse_space, trial_spec
 from tunelab.tune._study import (
     ask,
-    build_pruner,
-    build_sampler,
     disk_trouble,
     fail_interrupted,
     heartbeat,

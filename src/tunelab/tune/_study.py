@@ -20,7 +20,6 @@ import socket
 import sqlite3
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -30,15 +29,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.errors import SpecError
-from tunelab.spec import PrunerSpec, SamplerSpec
-from tunelab.tune._space import Param, grid_space
 
 __all__ = [
     "ask",
     "open_storage",
     "redact",
-    "build_sampler",
-    "build_pruner",
     "study_lock",
     "fail_interrupted",
     "mark_failed",
@@ -106,64 +101,6 @@ def redact(url: str) -> str:
         if ":" in creds:
             return f"{scheme}://{creds.split(':')[0]}:***@{host}"
     return url
-
-
-def build_sampler(
-    spec: SamplerSpec, params: list[Param], *, seed: int
-) -> optuna.samplers.BaseSampler:
-    """Optuna's sampler for a name; ``grid`` gets the finite space of every entry."""
-    samplers = optuna.samplers
-    if spec.name == "grid":
-        return samplers.GridSampler(grid_space(params), seed=seed)
-    if spec.name == "random":
-        return samplers.RandomSampler(seed=seed)
-    if spec.name == "tpe":
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        return samplers.TPESampler(
-            seed=seed,
-            n_startup_trials=spec.n_startup_trials,
-            multivariate=spec.multivariate,
-            group=spec.multivariate,
-            constant_liar=True,
-        )
-    if spec.name == "qmc":
-        return samplers.QMCSampler(seed=seed)
-    if spec.name == "gp":
-        return samplers.GPSampler(seed=seed, n_startup_trials=spec.n_startup_trials)
-    try:
-        import cmaes  # noqa: F401
-    except ImportError:
-        raise SpecError(
-            "tune.sampler cmaes needs the `cmaes` package: pip install cmaes (or use tpe)"
-        ) from None
-    return samplers.CmaEsSampler(seed=seed, n_startup_trials=spec.n_startup_trials)
-
-
-def build_pruner(spec: PrunerSpec) -> optuna.pruners.BasePruner:
-    pruners = optuna.pruners
-    if spec.name == "none":
-        return pruners.NopPruner()
-    if spec.name == "median":
-        return pruners.MedianPruner(
-            n_startup_trials=spec.n_startup_trials, n_warmup_steps=spec.n_warmup_steps
-        )
-    if spec.name == "percentile":
-        return pruners.PercentilePruner(
-            spec.percentile,
-            n_startup_trials=spec.n_startup_trials,
-            n_warmup_steps=spec.n_warmup_steps,
-        )
-    if spec.name == "asha":
-        return pruners.SuccessiveHalvingPruner(
-            min_resource=spec.min_resource, reduction_factor=spec.reduction_factor
-        )
-    if spec.name == "hyperband":
-        return pruners.HyperbandPruner(
-            min_resource=spec.min_resource, reduction_factor=spec.reduction_factor
-        )
-    return pruners.WilcoxonPruner(
-        p_threshold=spec.p_threshold, n_startup_steps=spec.n_startup_steps
-    )
 
 
 @contextmanager

@@ -1,0 +1,44 @@
+"""Build a model from its spec node through the model registry."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import nn
+
+from tunelab.models._layers import Normalize
+from tunelab.plugins import MODELS, load_plugins
+
+__all__ = ["build_model", "BUILTIN_MODELS"]
+
+
+def build_model(
+    spec,
+    *,
+    in_shape: tuple[int, ...],
+    out_features: int,
+    num_classes: int | None = None,
+    mean: np.ndarray | None = None,
+    std: np.ndarray | None = None,
+) -> nn.Module:
+    """The network, preceded by a :class:`Normalize` layer when statistics are given.
+
+    The result is ``Sequential(norm=Normalize, net=<model>)`` so that weights and preprocessing
+    travel together in one safetensors file.
+    """
+    plugin = MODELS.for_options(type(spec))
+    net = plugin.build(spec, in_shape=in_shape, out_features=out_features, num_classes=num_classes)
+    parts: OrderedDict[str, nn.Module] = OrderedDict()
+    if mean is not None and std is not None:
+        parts["norm"] = Normalize(torch.as_tensor(mean), torch.as_tensor(std))
+    parts["net"] = net
+    return nn.Sequential(parts)
+
+
+load_plugins()
+# {options class: builder} of tunelab's own listed models (kept for older code that used it)
+BUILTIN_MODELS = {
+    p.options: p.build for p in MODELS if p.origin == "tunelab" and p.name in MODELS.names()
+}

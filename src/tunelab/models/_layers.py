@@ -1,0 +1,34 @@
+"""Pieces the built-in models share: activations by name and the saved normalisation layer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+__all__ = ["Activation", "ACTIVATIONS", "Normalize"]
+
+Activation = Literal["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu", "elu"]
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+}
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` with statistics fitted on the training part, saved with the weights."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", std.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std

@@ -1,0 +1,49 @@
+"""Plug-ins: one registry per kind (model, optimizer, schedule, loss, metric, source,
+augmentation, sampler, pruner), filled by tunelab's built-ins and by installed packages that
+declare an entry point in the group ``tunelab.plugins``. See ``tunelab plugins`` and the
+README's "Extending tunelab".
+"""
+
+from tunelab.plugins._load import ENTRY_POINT_GROUP, failed_plugins, load_plugins
+from tunelab.plugins._registry import (
+    AUGMENTATIONS,
+    KINDS,
+    LOSSES,
+    METRICS,
+    MODELS,
+    OPTIMIZERS,
+    PRUNERS,
+    SAMPLERS,
+    SCHEDULES,
+    SOURCES,
+    Fraction,
+    NonNegFloat,
+    Options,
+    Plugin,
+    PositiveFloat,
+    Probability,
+    Registry,
+)
+
+__all__ = [
+    "Options",
+    "Plugin",
+    "Registry",
+    "MODELS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "LOSSES",
+    "METRICS",
+    "SOURCES",
+    "AUGMENTATIONS",
+    "SAMPLERS",
+    "PRUNERS",
+    "KINDS",
+    "ENTRY_POINT_GROUP",
+    "load_plugins",
+    "failed_plugins",
+    "Fraction",
+    "Probability",
+    "PositiveFloat",
+    "NonNegFloat",
+]

@@ -1,0 +1,68 @@
+"""Loading a spec: a YAML file, a mapping or a Spec in; a validated :class:`Spec` out.
+
+Example:
+    >>> spec = load_spec({"data": {"source": "iris"}, "model": {"name": "mlp"}},
+    ...                  overrides=["train.epochs=3"])
+    >>> spec.train.epochs
+    3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from tunelab.errors import SpecError
+from tunelab.spec._errors import format_errors
+from tunelab.spec._overrides import apply_overrides
+from tunelab.spec._tree import Spec
+from tunelab.spec._yaml import describe_type, plain, read_yaml
+
+__all__ = ["load_spec", "parse_spec", "dump_spec"]
+
+
+def load_spec(
+    source: str | Path | Mapping[str, Any] | Spec, *, overrides: Iterable[str] = ()
+) -> Spec:
+    """Load and validate a spec from a YAML file, a mapping or a Spec, then apply overrides.
+
+    Args:
+        source: path to a YAML file, a mapping with the same tree, or a Spec.
+        overrides: ``"dotted.path=value"`` strings; values are parsed as YAML scalars.
+
+    Raises:
+        SpecError: the file is missing or unreadable, or the tree is invalid.
+    """
+    if isinstance(source, Spec):
+        raw: Any = source.model_dump(mode="json")
+    elif isinstance(source, Mapping):
+        raw = plain(source)
+    elif isinstance(source, (str, Path)):
+        raw = read_yaml(Path(source))
+    else:
+        raise SpecError(
+            f"a spec is a YAML file path, a mapping or a Spec; got {describe_type(source)}"
+        )
+    raw = apply_overrides(raw, overrides)
+    return parse_spec(raw)
+
+
+def parse_spec(raw: Any) -> Spec:
+    """Validate a raw tree (already loaded from YAML) into a Spec."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(
+            f"a spec is a mapping with keys such as data, model, train; got {describe_type(raw)}"
+        )
+    try:
+        return Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(format_errors(exc, raw)) from None
+
+
+def dump_spec(spec: Spec) -> str:
+    """The resolved spec as YAML (every default filled in), ready to re-run."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, default_flow_style=None)
