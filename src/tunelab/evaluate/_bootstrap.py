@@ -230,7 +230,7 @@ class _ClassificationPlan:
                     "recall": support,
                     "f1": predicted + support,
                 }[family]
-                out[name] = _averaged_rows(numerator, denominator, support, average)
+                out[name] = _averaged_rows(numerator, denominator, support, predicted, average)
             elif name in ("log_loss", "brier"):
                 out[name] = sums[name][:, 0] / total
             elif name in ("top2_accuracy", "top3_accuracy", "top5_accuracy"):
