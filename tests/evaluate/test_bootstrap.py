@@ -92,6 +92,40 @@ def test_vectorised_regression_matches_metric_functions(
         assert cis[name].high == pytest.approx(cis[loop].high, rel=1e-12), name
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+def test_vectorised_averages_match_sklearn_in_resamples_missing_a_class(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four score columns: class 3 is never a label nor a prediction, class 2 is one sample
+    (absent from about a third of the resamples, predicted in some). In every resample the
+    averages run over the classes present in it, as scikit-learn's, resample by resample."""
+    skm = pytest.importorskip("sklearn.metrics")
+    y, proba = _classification(9, 40, 3)
+    y[y == 2] = 0
+    y[0] = 2
+    proba = np.column_stack([proba, np.zeros(len(y))])
+    names, oracles = [], []
+    for family in ("precision", "recall", "f1"):
+        for average in ("macro", "weighted", "micro"):
+            name, fn = f"{family}_{average}", getattr(skm, f"{family}_score")
+
+            def oracle(y, s, fn=fn, average=average):
+                return fn(y, s.argmax(axis=1), average=average, zero_division=0)
+
+            sk = Metric(f"{name}__sk", oracle, "classification", True)
+            monkeypatch.setitem(METRICS, sk.name, sk)
+            names.append(name)
+            oracles.append(f"{name}__sk")
+    assert (proba.argmax(axis=1) == 2).sum() > 0 and (proba.argmax(axis=1) == 3).sum() == 0
+    for level in (0.5, 0.9):  # four quantiles of the same resamples
+        cis = bootstrap_ci(
+            "classification", y, proba, names=names + oracles, n_resamples=50, level=level
+        )
+        for name, oracle in zip(names, oracles, strict=True):
+            assert cis[name].low == pytest.approx(cis[oracle].low, rel=1e-9), (name, level)
+            assert cis[name].high == pytest.approx(cis[oracle].high, rel=1e-9), (name, level)
+
+
 # --- intervals against scipy.stats.bootstrap -----------------------------------------------------
 
 
