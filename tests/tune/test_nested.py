@@ -293,3 +293,19 @@ def test_the_console_prints_the_outer_estimate_as_the_result(tmp_path, capsys):
     assert out.index("nested CV result") < out.index("inner best val.accuracy")
     assert out.count("outer fold ") >= 2  # each inner summary is introduced by its outer fold
 
+
+def test_the_cli_reports_each_outer_fold_and_prints_the_outer_result(tmp_path, cli):
+    import yaml
+
+    tree = SPEC | {"train": SPEC["train"] | {"epochs": 1}, "tune": SPEC["tune"] | {"trials": 1}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(tree))
+    done = cli("tune", "s.yaml", "--nested", "2", "--out", "st", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "no report written" not in done.stderr  # the nested folder is not a study
+    for k in range(2):
+        assert (tmp_path / "st" / f"outer_{k}" / "report.html").is_file()
+        assert (tmp_path / "st" / f"outer_{k}" / "best" / "report.html").is_file()
+    summary = read(tmp_path / "st" / "nested.json")
+    assert f"nested CV result (2 outer folds, stratified): test accuracy {summary['mean']:.4f}" in (
+        done.stdout
+    )
