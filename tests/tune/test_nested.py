@@ -294,6 +294,7 @@ def test_the_console_prints_the_outer_estimate_as_the_result(tmp_path, capsys):
     assert out.count("outer fold ") >= 2  # each inner summary is introduced by its outer fold
 
 
+@pytest.mark.slow  # a real process and four HTML reports: about 11 s
 def test_the_cli_reports_each_outer_fold_and_prints_the_outer_result(tmp_path, cli):
     import yaml
 
