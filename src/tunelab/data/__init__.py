@@ -20,7 +20,15 @@ from tunelab.data._leakage import (
 )
 from tunelab.data._preprocess import Standardizer, fit_standardizer
 from tunelab.data._sources import BUILTINS, BuiltinInfo, load_dataset
-from tunelab.data._splits import Fold, Splits, fingerprint, make_cv, make_splits
+from tunelab.data._splits import (
+    Fold,
+    Splits,
+    fingerprint,
+    make_cv,
+    make_splits,
+    outer_cv,
+    outer_folds,
+)
 
 __all__ = [
     "Dataset",
@@ -32,6 +40,8 @@ __all__ = [
     "Fold",
     "make_splits",
     "make_cv",
+    "outer_cv",
+    "outer_folds",
     "fingerprint",
     "find_duplicates",
     "DuplicateReport",
