@@ -129,6 +129,13 @@ def tune(
         nested=nested,
         quiet=quiet,
     )
+    if result.nested is not None:  # a study per outer fold; the folder itself is not a study
+        for k in range(result.nested["outer_folds"]):
+            _report(result.path / f"outer_{k}" / "best", quiet=True)
+            _report(result.path / f"outer_{k}", quiet=True)
+        if not quiet:
+            typer.echo(f"reports: {result.path / 'outer_*' / 'report.html'}")
+        return
     if result.best_run is not None:
         _report(result.best_run.path, quiet=True)
     _report(result.path, quiet=quiet, storage=storage)

@@ -85,6 +85,14 @@ def _worst_case(k: int) -> tuple[np.ndarray, np.ndarray]:
     return y, np.eye(k)[(y + 1) % k]
 
 
+def _two_of_three_case(*, perfect: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The issue's case: three score columns, only classes 0 and 1 occur (as label or prediction)."""
+    y = np.array([0, 0, 1, 1, 0, 1])
+    pred = y if perfect else np.array([0, 1, 1, 0, 0, 1])
+    proba = 0.6 * np.eye(3)[pred] + 0.4 * np.array([0.5, 0.4, 0.1])
+    return y, proba
+
+
 def _float32_case() -> tuple[np.ndarray, np.ndarray]:
     y, proba = _random_case(8, 100, 3)
     return y, proba.astype(np.float32)
@@ -105,6 +113,8 @@ CLASSIFICATION_CASES = {
     "worst_binary": _worst_case(2),
     "worst_three": _worst_case(3),
     "float32_scores": _float32_case(),
+    "two_of_three": _two_of_three_case(perfect=False),
+    "two_of_three_perfect": _two_of_three_case(perfect=True),
 }
 
 
@@ -113,7 +123,8 @@ def _labels(proba: np.ndarray) -> list[int]:
 
 
 def _label_oracle(fn, **kwargs):
-    return lambda y, p: fn(y, p.argmax(axis=1), labels=_labels(p), zero_division=0, **kwargs)
+    """scikit-learn's default labels: the classes present in y_true or the predictions."""
+    return lambda y, p: fn(y, p.argmax(axis=1), zero_division=0, **kwargs)
 
 
 def _roc_auc_oracle(y: np.ndarray, p: np.ndarray) -> float:
@@ -220,6 +231,16 @@ def test_classification_metric_matches_sklearn(name: str, case: str) -> None:
 def test_regression_metric_matches_sklearn(name: str, case: str) -> None:
     y, pred = REGRESSION_CASES[case]
     assert get_metric(name).fn(y, pred) == _approx(REGRESSION_ORACLES[name](y, pred))
+
+
+def test_macro_averages_skip_classes_neither_true_nor_predicted() -> None:
+    """y = [0, 0, 1, 1, 0, 1] with three score columns: class 2 is not in the data at all."""
+    y, proba = _two_of_three_case(perfect=False)
+    assert f1(y, proba) == pytest.approx(2 / 3)  # was 4/9: class 2 counted as an F1 of 0
+    assert precision(y, proba) == pytest.approx(2 / 3)
+    assert recall(y, proba) == pytest.approx(2 / 3)
+    y, proba = _two_of_three_case(perfect=True)
+    assert (f1(y, proba), precision(y, proba), recall(y, proba)) == (1.0, 1.0, 1.0)
 
 
 def test_regression_accepts_a_column_against_a_vector() -> None:

@@ -173,9 +173,20 @@ def test_corrected_ttest_matches_the_formula() -> None:
     b = a + 0.01 + 0.01 * rng.normal(size=10)
     result = corrected_resampled_ttest(a, b, n_train=900, n_test=100)
     d = b - a
-    t = d.mean() / math.sqrt((1 / 10 + 100 / 900) * d.var(ddof=1))
+    se = math.sqrt((1 / 10 + 100 / 900) * d.var(ddof=1))
+    t = d.mean() / se
     p = 2 * stats.t.sf(abs(t), 9)
-    assert result == TTestResult(pytest.approx(d.mean()), pytest.approx(t), pytest.approx(p), 9)
+    half = stats.t.ppf(0.975, 9) * se
+    assert result == TTestResult(
+        pytest.approx(d.mean()),
+        pytest.approx(t),
+        pytest.approx(p),
+        9,
+        pytest.approx(se),
+        pytest.approx(d.mean() - half),
+        pytest.approx(d.mean() + half),
+        0.95,
+    )
     # the correction only ever widens: the plain test is more confident
     plain = corrected_resampled_ttest(a, b, n_train=900, n_test=0)
     assert abs(plain.t) > abs(result.t) and plain.p_value < result.p_value
@@ -191,13 +202,45 @@ def test_corrected_ttest_without_correction_is_scipy_ttest_rel() -> None:
     assert result.df == 7
 
 
+def test_corrected_ttest_interval_comes_from_the_variance_not_from_t() -> None:
+    """Folds that disagree by up to 8 points with a mean difference of exactly 0: t = 0, and the
+    interval must still be wide (``|mean / t|`` made it 0.0 to 0.0)."""
+    a = np.array([0.80, 0.85, 0.90, 0.82, 0.88])
+    d = np.array([0.08, -0.08, 0.04, -0.04, 0.0])
+    result = corrected_resampled_ttest(a, a + d, n_train=80, n_test=20, level=0.9)
+    assert result.mean_diff == pytest.approx(0.0, abs=1e-15) and result.p_value == 1.0
+    # by hand: var(d, ddof=1) = (2 * 0.0064 + 2 * 0.0016) / 4 = 0.004
+    se = math.sqrt((1 / 5 + 20 / 80) * 0.004)
+    half = stats.t.ppf(0.95, 4) * se  # 2.1318 * 0.042426 = 0.0904
+    assert result.se == pytest.approx(se, rel=1e-12)
+    assert (result.low, result.high) == (pytest.approx(-half), pytest.approx(half))
+    assert result.high > 0.09
+
+
+@pytest.mark.parametrize("level", [0.8, 0.95])
+def test_corrected_ttest_interval_without_correction_is_scipy_ttest_rel(level: float) -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=6), rng.normal(size=6) + 0.3
+    result = corrected_resampled_ttest(a, b, n_train=50, n_test=0, level=level)
+    expected = stats.ttest_rel(b, a).confidence_interval(confidence_level=level)
+    assert result.low == pytest.approx(expected.low, rel=1e-12)
+    assert result.high == pytest.approx(expected.high, rel=1e-12)
+    # the correction widens the interval by sqrt(1 + J * n_test / n_train) around the same mean
+    wide = corrected_resampled_ttest(a, b, n_train=50, n_test=25, level=level)
+    ratio = (wide.high - wide.low) / (result.high - result.low)
+    assert ratio == pytest.approx(math.sqrt(1 + 6 * 25 / 50), rel=1e-12)
+
+
 def test_corrected_ttest_constant_differences_and_errors() -> None:
     same = corrected_resampled_ttest([0.8, 0.9], [0.8, 0.9], n_train=10, n_test=5)
     assert (same.t, same.p_value) == (0.0, 1.0)
     shifted = corrected_resampled_ttest([0.8, 0.9], [0.85, 0.95], n_train=10, n_test=5)
     assert shifted.t == math.inf and shifted.p_value == 0.0
+    assert (same.se, same.low, same.high) == (0.0, 0.0, 0.0)  # truly identical folds
     with pytest.raises(TunelabError, match="J >= 2"):
         corrected_resampled_ttest([0.8], [0.9], n_train=10, n_test=5)
+    with pytest.raises(TunelabError, match="level must be in"):
+        corrected_resampled_ttest([0.8, 0.9], [0.9, 0.9], n_train=10, n_test=5, level=95)
 
 
 # --- verdict wording -----------------------------------------------------------------------------

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+import shutil
 
+import numpy as np
 import pytest
+from scipy import stats
 
 import tunelab
 from tunelab.report import compare_runs
@@ -71,3 +75,32 @@ def test_cv_runs_get_the_corrected_t_test(tmp_path):
     assert result.folds is not None and result.folds["folds"] == 3
     assert result.folds["low"] <= result.folds["mean_diff"] <= result.folds["high"]
     assert "corrected t-test over folds" in result.folds["verdict"]
+
+
+def _set_fold_accuracies(run_path, values) -> None:
+    path = run_path / "folds.json"
+    record = json.loads(path.read_text())
+    for row, value in zip(record["folds"], values, strict=True):
+        row["accuracy"] = value
+    path.write_text(json.dumps(record))
+
+
+def test_cv_interval_is_wide_when_folds_disagree_around_a_zero_mean(tmp_path):
+    """Two runs of the same folds whose fold accuracies are 0.70, 0.78, 0.86 and the same in
+    another order: mean difference 0, folds differing by up to 16 points. The interval comes from
+    the corrected variance, so it is not "0.0 to 0.0" (what ``|mean / t|`` gave)."""
+    spec = DIGITS | {"split": {"test": 0.3, "cv": 3}}
+    a = tunelab.train(spec, out=tmp_path / "a", quiet=True)
+    shutil.copytree(a.path, tmp_path / "b")
+    _set_fold_accuracies(a.path, [0.70, 0.78, 0.86])
+    _set_fold_accuracies(tmp_path / "b", [0.78, 0.86, 0.70])
+
+    folds = compare_runs(a, tmp_path / "b", metrics=["accuracy"]).folds
+    d = np.array([0.08, 0.08, -0.16])
+    sizes = np.array([(f["train"]["size"], f["val"]["size"]) for f in a.splits["folds"]])
+    n_train, n_test = (int(v) for v in sizes.mean(axis=0))
+    half = stats.t.ppf(0.975, 2) * math.sqrt((1 / 3 + n_test / n_train) * d.var(ddof=1))
+    assert folds["mean_diff"] == pytest.approx(0.0, abs=1e-12) and folds["p_value"] == 1.0
+    assert (folds["low"], folds["high"]) == (pytest.approx(-half), pytest.approx(half))
+    assert half > 0.3
+    assert "95% CI -" in folds["verdict"]

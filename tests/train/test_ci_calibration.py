@@ -60,3 +60,21 @@ def test_evaluate_recomputes_the_interval(tmp_path):
     after = json.loads((run.path / "metrics.json").read_text())["test"]["accuracy"]
     assert after["value"] == pytest.approx(before["value"]) and after["ci"] == before["ci"]
     assert np.isfinite(after["ci"]["low"])
+
+
+def test_the_metrics_table_says_why_an_interval_should_not_be_read_as_it_stands():
+    import io
+
+    from tunelab.train import Console
+
+    out = io.StringIO()
+    slot = {
+        "value": 0.03,
+        "ci": {"low": 0.035, "high": 0.09, "warning": "the interval excludes its estimate"},
+    }
+    plain = {"value": 0.9, "ci": {"low": 0.85, "high": 0.95}}
+    Console(file=out).metrics_table({"test": {"ece": slot, "accuracy": plain}})
+    text = out.getvalue()
+    assert "0.0300 [0.0350, 0.0900] *" in text
+    assert "* test ece: the interval excludes its estimate" in text
+    assert "0.9000 [0.8500, 0.9500] *" not in text and text.count("*") == 2

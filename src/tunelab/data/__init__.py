@@ -11,6 +11,8 @@ _EXPORTS = {
     "Splits": "_splits",
     "Fold": "_splits",
     "make_splits": "_splits",
+    "outer_cv": "_splits",
+    "outer_folds": "_splits",
     "make_cv": "_splits",
     "fingerprint": "_splits",
     "find_duplicates": "_leakage",

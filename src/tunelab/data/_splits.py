@@ -16,7 +16,7 @@ from tunelab.data._leakage import describe_duplicates, find_duplicates
 from tunelab.errors import DataError
 from tunelab.spec import CVSpec, SplitSpec
 
-__all__ = ["Splits", "Fold", "make_splits", "fingerprint", "make_cv"]
+__all__ = ["Splits", "Fold", "make_splits", "fingerprint", "make_cv", "outer_cv", "outer_folds"]
 
 
 @dataclass
@@ -112,9 +112,13 @@ def fingerprint(ds: Dataset, idx: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def make_splits(ds: Dataset, spec: SplitSpec, *, seed: int) -> Splits:
+def make_splits(
+    ds: Dataset, spec: SplitSpec, *, seed: int, test: np.ndarray | None = None
+) -> Splits:
     """Carve out the test part, then split the rest into holdout or CV folds.
 
+    ``test``: a test part given by the caller (an outer fold of nested CV, see
+    :func:`outer_folds`) instead of the one ``spec.test`` would carve out.
     Exact duplicates across the parts are checked at the end and handled as
     ``spec.on_duplicates`` says (see :func:`check_duplicates`).
     """
@@ -126,7 +130,9 @@ def make_splits(ds: Dataset, spec: SplitSpec, *, seed: int) -> Splits:
     if grouped and ds.groups is None:
         raise DataError("split.cv.kind is group but the data set has no group labels")
     if spec.cv is not None and spec.cv.kind != "loo":  # before the test part: the plain reason
-        if spec.test == "source":
+        if test is not None:
+            n_test = len(test)
+        elif spec.test == "source":
             n_test = len(ds.source_test) if ds.source_test is not None else 0
         else:
             n_test = int(np.ceil(spec.test * n)) if spec.test else 0
@@ -134,7 +140,10 @@ def make_splits(ds: Dataset, spec: SplitSpec, *, seed: int) -> Splits:
             raise DataError(_too_few_for_folds(ds, spec.cv.folds, n_test, spec.test))
 
     # the test part: first, sealed
-    if spec.test == "source":
+    if test is not None:
+        test = np.sort(np.asarray(test, np.int64))
+        dev = np.setdiff1d(all_idx, test)
+    elif spec.test == "source":
         if ds.source_test is None:
             raise DataError(f"split.test is `source` but {ds.name} has no test part of its own")
         test = np.sort(ds.source_test.astype(np.int64))
@@ -244,6 +253,56 @@ def _cv_kind(cv: CVSpec, ds: Dataset) -> str:
     return cv.kind
 
 
+def outer_cv(spec: SplitSpec, ds: Dataset, *, folds: int) -> tuple[CVSpec, str | None]:
+    """The outer splitter of nested CV: the same kind as the inner folds of ``spec``.
+
+    Returns the outer CV spec (``folds`` folds, its kind resolved: never ``auto``) and, where
+    its kind differs from the inner one, a plain sentence why. ``group`` stays group (no group
+    is on both sides of an outer fold); ``stratified`` and ``kfold`` stay; ``auto`` is
+    stratified for classification, k-fold otherwise, as inside. Leave-one-out cannot make
+    ``folds`` outer folds and a repeated outer k-fold would test each sample several times,
+    so both take the k-fold of ``auto`` (stratified for classification) outside while the
+    inner folds stay as asked. Holdout validation: stratified k-fold for classification
+    (``split.stratify`` is honoured), plain k-fold otherwise.
+    """
+    cv = spec.cv
+    if cv is None:
+        stratify = ds.task == "classification" if spec.stratify is None else spec.stratify
+        kind = "stratified" if stratify and ds.task == "classification" else "kfold"
+        return CVSpec(kind=kind, folds=folds), None
+    if cv.kind in ("loo", "repeated"):
+        kind = _cv_kind(CVSpec(kind="auto"), ds)
+        why = (
+            f"leave-one-out cannot make {folds} outer folds"
+            if cv.kind == "loo"
+            else "a repeated outer k-fold would test each sample several times"
+        )
+        return CVSpec(kind=kind, folds=folds, shuffle=cv.shuffle), (
+            f"split.cv.kind is {cv.kind}: the outer folds are {folds}-fold {kind} ({why}); "
+            f"the inner folds stay {cv.kind}"
+        )
+    return CVSpec(kind=_cv_kind(cv, ds), folds=folds, shuffle=cv.shuffle), None
+
+
+def outer_folds(
+    ds: Dataset, spec: SplitSpec, *, folds: int, seed: int
+) -> tuple[str, list[np.ndarray], str | None]:
+    """The outer test parts of nested CV, made by the splitter :func:`outer_cv` chooses.
+
+    Returns the outer kind (``group``, ``stratified``, ``kfold``), ``folds`` sorted, disjoint
+    index arrays that together cover the data set, and the note of :func:`outer_cv`. The
+    split seed is ``spec.seed`` when set, else ``seed``, as in :func:`make_splits`.
+    """
+    seed = spec.seed if spec.seed is not None else seed
+    cv, note = outer_cv(spec, ds, folds=folds)
+    if cv.kind == "group" and ds.groups is None:
+        raise DataError("split.cv.kind is group but the data set has no group labels")
+    parts = _cv_folds(
+        ds, np.arange(len(ds)), cv, seed, what="--nested (outer folds)", where="the data set"
+    )
+    return cv.kind, [np.sort(test) for _, test in parts], note
+
+
 def make_cv(cv: CVSpec, ds: Dataset, *, seed: int):
     """The scikit-learn splitter for a CV spec (``auto`` is stratified for classification)."""
     from sklearn import model_selection as ms
@@ -265,7 +324,9 @@ def make_cv(cv: CVSpec, ds: Dataset, *, seed: int):
     return ms.RepeatedKFold(n_splits=cv.folds, n_repeats=cv.repeats, random_state=seed)
 
 
-def _too_few_for_folds(ds: Dataset, folds: int, n_test: int, test) -> str:
+def _too_few_for_folds(
+    ds: Dataset, folds: int, n_test: int, test, what: str = "split.cv.folds"
+) -> str:
     """``3 rows cannot make 5 folds: ...`` and what to change."""
     n, unit = len(ds), "images" if ds.is_image else "rows"
     left = n - n_test
@@ -276,32 +337,39 @@ def _too_few_for_folds(ds: Dataset, folds: int, n_test: int, test) -> str:
     fixes += ["a smaller split.test"] if n_test else []
     fixes.append(f"more {unit}")
     return (
-        f"{n} {unit} cannot make {folds} folds: split.cv.folds is {folds} but the non-test part "
+        f"{n} {unit} cannot make {folds} folds: {what} is {folds} but the non-test part "
         f"has only {left} samples{taken}, and every fold needs at least one. Use "
         + (", ".join(fixes[:-1]) + " or " if len(fixes) > 1 else "")
         + fixes[-1]
     )
 
 
-def _cv_folds(ds: Dataset, dev: np.ndarray, cv: CVSpec, seed: int):
+def _cv_folds(
+    ds: Dataset,
+    dev: np.ndarray,
+    cv: CVSpec,
+    seed: int,
+    what: str = "split.cv.folds",
+    where: str = "the non-test part",
+):
+    """(train, val) positions in ``dev`` for each fold. ``what`` names the option that set the
+    fold count and ``where`` the part ``dev`` is, for the messages."""
     kind = _cv_kind(cv, ds)
     if kind != "loo" and len(dev) < cv.folds:
-        raise DataError(_too_few_for_folds(ds, cv.folds, len(ds) - len(dev), None))
+        raise DataError(_too_few_for_folds(ds, cv.folds, len(ds) - len(dev), None, what))
     if kind == "group":
         n_groups = len(np.unique(ds.groups[dev]))
         if n_groups < cv.folds:
-            raise DataError(
-                f"split.cv.folds is {cv.folds} but the non-test part has only {n_groups} groups"
-            )
+            raise DataError(f"{what} is {cv.folds} but {where} has only {n_groups} groups")
     if kind in ("stratified", "repeated") and ds.task == "classification":
         counts = np.bincount(ds.y[dev])
         smallest = counts[counts > 0].min()
         if smallest < cv.folds:
             raise DataError(
                 f"stratified {cv.folds}-fold CV needs at least {cv.folds} samples of every class; "
-                f"the smallest class in the non-test part has {smallest}. Use fewer folds or "
-                "split.cv.kind: kfold"
+                f"the smallest class in the non-test part has {smallest}. Use fewer folds "
+                f"({what}) or split.cv.kind: kfold"
             )
     splitter = make_cv(cv, ds, seed=seed)
-    groups = ds.groups[dev] if ds.groups is not None else None
+    groups = ds.groups[dev] if kind == "group" else None  # others would warn they ignore it
     return list(splitter.split(np.zeros(len(dev)), ds.y[dev], groups))

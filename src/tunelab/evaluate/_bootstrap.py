@@ -20,9 +20,21 @@ result). Intervals are percentile or BCa (Efron's bias-corrected and accelerated
 acceleration comes from a jackknife: leave-one-out up to ``_LOO_MAX_N`` samples, above that a
 grouped (delete-d) jackknife over ``_JACKKNIFE_GROUPS`` random groups of nearly equal size. The
 acceleration ``a = sum(d**3) / (6 * sum(d**2) ** 1.5)`` with ``d = mean(theta_(g)) - theta_(g)`` is
-unchanged by scaling ``d``, and the sum over a group of the samples' influence values has the
-same total second and third moments as the samples themselves, so the grouped jackknife estimates
-the same ``a`` (with more Monte Carlo noise, small next to ``a ~ 1/sqrt(n)``) at a fixed cost.
+unchanged by scaling ``d``, and a group's summed influence values have the same expected total
+second and third moments as the samples themselves, so the grouped jackknife targets the same
+``a``, but its noise is not small next to ``a``: its standard error is roughly ``0.3 / G`` to
+``0.5 / G`` whatever n is (0.0015-0.0024 measured for G = 200 at n = 1,000, 10,000 and 100,000),
+while ``a`` itself shrinks like ``skewness / (6 sqrt(n))`` (0.0007-0.002 at n = 10,000-100,000 for
+log loss). Above a few thousand samples the estimated ``a`` is mostly noise; what keeps the
+interval sound is that ``a`` is then tiny: an error of 0.002 in ``a`` moves each BCa quantile by
+about ``0.002 * 1.96**2`` standard normal units, under 1% of the interval's half-width.
+
+Proportions of the n samples (accuracy, top-k accuracy, and the micro averages, which equal
+accuracy for single-label predictions) estimated at exactly 0 or 1 get the exact Clopper-Pearson
+interval instead: there every resample gives the same value, and a bootstrap interval of a point
+(``[1, 1]`` for 45 correct answers out of 45) would claim a certainty the data cannot give. Any
+other interval that is a single point, or that excludes its own estimate (a statistic biased under
+resampling, such as ECE), carries a ``warning``.
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from scipy import stats
 from scipy.sparse import csr_array
 from scipy.special import ndtr, ndtri
 
@@ -68,10 +81,13 @@ class CI:
         low: Lower bound (NaN where it cannot be estimated).
         high: Upper bound.
         level: Coverage, e.g. 0.95.
-        method: ``percentile`` or ``bca``.
+        method: ``percentile`` or ``bca``, or ``clopper-pearson`` (exact binomial) for a
+            proportion estimated at 0 or 1, where every resample is the same.
         n_resamples: Number of bootstrap resamples drawn.
         n_nan: Resamples where the metric was undefined (e.g. ROC-AUC with a class missing from
             the resample); they are left out of the quantiles.
+        warning: Why the interval should not be read as it stands (a single point, or an interval
+            that excludes the estimate); None when there is nothing to say.
     """
 
     low: float
@@ -80,9 +96,11 @@ class CI:
     method: str
     n_resamples: int
     n_nan: int = 0
+    warning: str | None = None
 
     def to_json(self) -> dict[str, float | int | str | None]:
-        """``{"low", "high", "level", "method", "n_resamples"}`` (and ``"n_nan"`` when > 0).
+        """``{"low", "high", "level", "method", "n_resamples"}`` (and ``"n_nan"`` when > 0,
+        ``"warning"`` when there is one).
 
         NaN bounds become None, so the result is valid JSON.
         """
@@ -95,6 +113,8 @@ class CI:
         }
         if self.n_nan:
             out["n_nan"] = self.n_nan
+        if self.warning:
+            out["warning"] = self.warning
         return out
 
 
@@ -230,7 +250,7 @@ class _ClassificationPlan:
                     "recall": support,
                     "f1": predicted + support,
                 }[family]
-                out[name] = _averaged_rows(numerator, denominator, support, average)
+                out[name] = _averaged_rows(numerator, denominator, support, predicted, average)
             elif name in ("log_loss", "brier"):
                 out[name] = sums[name][:, 0] / total
             elif name in ("top2_accuracy", "top3_accuracy", "top5_accuracy"):
@@ -457,6 +477,39 @@ def _interval(
     return float(low), float(high), n_nan
 
 
+# Metrics that are the share of the n samples with a property (for single-label predictions the
+# micro averages are accuracy): binomial proportions, with an exact interval
+_PROPORTIONS = frozenset(
+    ["accuracy", "top2_accuracy", "top3_accuracy", "top5_accuracy"]
+    + [f"{name}_micro" for name in ("precision", "recall", "f1")]
+)
+
+
+def _clopper_pearson(successes: int, n: int, level: float) -> tuple[float, float]:
+    """Exact binomial interval (Clopper & Pearson 1934), ``level`` two-sided."""
+    tail = (1 - level) / 2
+    low = float(stats.beta.ppf(tail, successes, n - successes + 1)) if successes > 0 else 0.0
+    high = float(stats.beta.ppf(1 - tail, successes + 1, n - successes)) if successes < n else 1.0
+    return low, high
+
+
+def _warning(estimate: float, low: float, high: float) -> str | None:
+    """What is wrong with reading ``[low, high]`` as an interval around ``estimate``, if anything."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    if low == high:
+        return (
+            f"every resample gave {low:.4g}, so the bootstrap cannot measure this metric's "
+            "uncertainty here; the point interval is not a certainty"
+        )
+    if not low <= estimate <= high:
+        return (
+            f"the interval excludes the estimate {estimate:.4g}: the metric is biased under "
+            "resampling (as ECE is), so the interval is not a range around the estimate"
+        )
+    return None
+
+
 def bootstrap_ci(
     task: str,
     y_true: object,
@@ -486,7 +539,10 @@ def bootstrap_ci(
     Returns:
         ``{name: CI}`` in the order of ``names``. A resample where a metric is undefined (NaN) is
         left out and counted in ``CI.n_nan``; when more than 10% are, or the metric is undefined on
-        the data itself, the bounds are NaN. Predictions with NaN or infinity give NaN bounds.
+        the data itself, the bounds are NaN. Predictions with NaN or infinity give NaN bounds. A
+        proportion (accuracy, top-k accuracy, micro averages) at exactly 0 or 1 gets the exact
+        Clopper-Pearson interval (``method="clopper-pearson"``); a point interval or one that
+        excludes its estimate carries ``CI.warning``.
 
     Example:
         >>> cis = bootstrap_ci("classification", y, proba, names=["accuracy"])  # doctest: +SKIP
@@ -516,6 +572,11 @@ def bootstrap_ci(
     for metric in metrics:
         name = metric.name
         estimate = float(estimates[name][0])
+        if name in _PROPORTIONS and estimate in (0.0, 1.0):
+            low, high = _clopper_pearson(round(estimate * len(y)), len(y), level)
+            out[name] = CI(low, high, level, "clopper-pearson", n_resamples)
+            continue
         low, high, n_nan = _interval(replicates[name], level, method, estimate, jackknife.get(name))
-        out[name] = CI(low, high, level, method, n_resamples, n_nan)
+        warning = _warning(estimate, low, high)
+        out[name] = CI(low, high, level, method, n_resamples, n_nan, warning)
     return out

@@ -2,9 +2,10 @@
 
 Classification metrics take ``(y_true, y_score)``: ``y_true`` holds class indices ``0..k-1``, shape
 ``(n,)``, and ``y_score`` holds class probabilities, shape ``(n, k)`` with ``k >= 2`` (binary is
-``k = 2``). The number of classes is ``y_score.shape[1]``, so a class missing from ``y_true`` still
-counts (as scikit-learn does with ``labels=range(k)`` and ``zero_division=0``). Label metrics use the
-argmax of ``y_score``.
+``k = 2``). Label metrics use the argmax of ``y_score``. Macro averages run over the classes present
+in the labels or the predictions, as scikit-learn's default ``labels`` (``unique_labels(y_true,
+y_pred)``) with ``zero_division=0``: a class that is neither a label nor a prediction (a column of
+``y_score`` no sample is, nor is predicted to be) is left out rather than counted as 0.
 
 Regression metrics take ``(y_true, y_pred)`` of shape ``(n,)`` or ``(n, d)``; several outputs are
 averaged uniformly, as scikit-learn does by default.
@@ -168,21 +169,35 @@ def _label_counts(y_true: object, y_score: object) -> tuple[np.ndarray, np.ndarr
 
 
 def _averaged(
-    numerator: np.ndarray, denominator: np.ndarray, support: np.ndarray, average: str
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    support: np.ndarray,
+    predicted: np.ndarray,
+    average: str,
 ) -> float:
-    """Average the per-class ratios ``numerator / denominator`` as scikit-learn's ``average=``."""
-    return float(_averaged_rows(numerator[None], denominator[None], support[None], average)[0])
+    """Average the per-class ratios ``numerator / denominator`` as scikit-learn's ``average=``.
+
+    ``support`` (true count) and ``predicted`` (predicted count) per class say which classes are
+    present: ``macro`` averages over the classes with either count above 0, as scikit-learn does.
+    """
+    rows = (a[None] for a in (numerator, denominator, support, predicted))
+    return float(_averaged_rows(*rows, average)[0])
 
 
 def _averaged_rows(
-    numerator: np.ndarray, denominator: np.ndarray, support: np.ndarray, average: str
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    support: np.ndarray,
+    predicted: np.ndarray,
+    average: str,
 ) -> np.ndarray:
     """:func:`_averaged` of each row of per-class counts (r, k), e.g. one row per resample."""
     if average == "micro":
         return _safe_divide(numerator.sum(axis=-1), denominator.sum(axis=-1))
     per_class = _safe_divide(numerator, denominator)
     if average == "macro":
-        return per_class.mean(axis=-1)
+        present = (support > 0) | (predicted > 0)  # never empty: every sample has a label
+        return (per_class * present).sum(axis=-1) / present.sum(axis=-1)
     if average == "weighted":
         return np.einsum("rk,rk->r", per_class, support) / support.sum(axis=-1)
     raise TunelabError(
@@ -215,23 +230,24 @@ def precision(y_true: object, y_score: object, *, average: Average = "macro") ->
     Args:
         y_true: Class indices, shape (n,).
         y_score: Class probabilities, shape (n, k).
-        average: ``macro`` (mean over all k classes), ``micro`` (pooled counts) or ``weighted``
-            (per-class values weighted by the number of true samples).
+        average: ``macro`` (mean over the classes present in ``y_true`` or the predictions),
+            ``micro`` (pooled counts) or ``weighted`` (per-class values weighted by the number of
+            true samples), as scikit-learn's ``average=``.
     """
     true_positives, predicted, support = _label_counts(y_true, y_score)
-    return _averaged(true_positives, predicted, support, average)
+    return _averaged(true_positives, predicted, support, predicted, average)
 
 
 def recall(y_true: object, y_score: object, *, average: Average = "macro") -> float:
-    """Recall of the argmax labels; a class with no true samples has recall 0.
+    """Recall of the argmax labels; a predicted class with no true samples has recall 0.
 
     Args:
         y_true: Class indices, shape (n,).
         y_score: Class probabilities, shape (n, k).
         average: ``macro``, ``micro`` or ``weighted``, as in :func:`precision`.
     """
-    true_positives, _, support = _label_counts(y_true, y_score)
-    return _averaged(true_positives, support, support, average)
+    true_positives, predicted, support = _label_counts(y_true, y_score)
+    return _averaged(true_positives, support, support, predicted, average)
 
 
 def f1(y_true: object, y_score: object, *, average: Average = "macro") -> float:
@@ -243,7 +259,7 @@ def f1(y_true: object, y_score: object, *, average: Average = "macro") -> float:
         average: ``macro``, ``micro`` or ``weighted``, as in :func:`precision`.
     """
     true_positives, predicted, support = _label_counts(y_true, y_score)
-    return _averaged(2 * true_positives, predicted + support, support, average)
+    return _averaged(2 * true_positives, predicted + support, support, predicted, average)
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:

@@ -77,12 +77,20 @@ class TTestResult:
         t: t statistic with the corrected variance.
         p_value: Two-sided p-value.
         df: Degrees of freedom (number of splits - 1).
+        se: Corrected standard error of ``mean_diff``, ``sqrt((1/J + n_test/n_train) * var(d))``.
+        low: Lower bound of the t interval ``mean_diff -/+ t_{df}(1/2 + level/2) * se``.
+        high: Upper bound.
+        level: Coverage of the interval.
     """
 
     mean_diff: float
     t: float
     p_value: float
     df: int
+    se: float
+    low: float
+    high: float
+    level: float
 
 
 def _as_correctness(values: object, name: str) -> np.ndarray:
@@ -180,7 +188,7 @@ def paired_bootstrap_diff(
 
 
 def corrected_resampled_ttest(
-    scores_a: object, scores_b: object, *, n_train: int, n_test: int
+    scores_a: object, scores_b: object, *, n_train: int, n_test: int, level: float = 0.95
 ) -> TTestResult:
     """Nadeau & Bengio's corrected resampled t-test of per-split scores (B - A).
 
@@ -191,11 +199,23 @@ def corrected_resampled_ttest(
     it is the ordinary paired t-test (``scipy.stats.ttest_rel``). When every difference is the
     same, t is 0 (p = 1) if they are 0, else infinite (p = 0).
 
+    The interval is ``mean(d) -/+ q * se`` with ``se`` the square root of that corrected variance
+    and ``q`` the t quantile at ``1/2 + level/2`` with J - 1 degrees of freedom: the interval that
+    goes with the test (it excludes 0 exactly when ``p < 1 - level``). It is computed from the
+    variance, never from ``mean / t``, so folds that disagree give a wide interval even when their
+    mean difference is 0.
+
     Args:
         scores_a: Model A's score on each split, shape (J,), J >= 2.
         scores_b: Model B's score on the same splits.
         n_train: Training samples per split.
         n_test: Test samples per split.
+        level: Coverage of the interval, in (0, 1).
+
+    Example:
+        >>> r = corrected_resampled_ttest([0.8, 0.9, 0.7], [0.9, 0.8, 0.7], n_train=20, n_test=10)
+        >>> r.mean_diff, round(r.se, 4), r.p_value
+        (0.0, 0.0913, 1.0)
     """
     a = np.asarray(scores_a, dtype=np.float64)
     b = np.asarray(scores_b, dtype=np.float64)
@@ -209,6 +229,8 @@ def corrected_resampled_ttest(
             f"n_train must be >= 1 and n_test >= 0 (samples per split); got n_train={n_train}, "
             f"n_test={n_test}."
         )
+    if not 0 < level < 1:
+        raise TunelabError(f"level must be in (0, 1), e.g. 0.95; got {level!r}.")
     d = b - a
     j = len(d)
     mean = float(d.mean())
@@ -219,7 +241,9 @@ def corrected_resampled_ttest(
     else:
         t = mean / math.sqrt(variance)
     p_value = float(2 * stats.t.sf(abs(t), df))
-    return TTestResult(mean, float(t), p_value, df)
+    se = math.sqrt(variance)
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+    return TTestResult(mean, float(t), p_value, df, se, mean - half, mean + half, level)
 
 
 _PROPORTION_PREFIXES = ("accuracy", "balanced_accuracy", "precision_", "recall_", "f1_", "top")

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from tunelab.errors import RunError, SpecError
 from tunelab.evaluate import (
@@ -151,11 +150,8 @@ def _fold_test(
     vb = [row[metric] for row in read_json(fb)["folds"]]
     n_train = int(np.mean([f["train"]["size"] for f in folds_a]))
     n_test = int(np.mean([f["val"]["size"] for f in folds_a]))
-    t = corrected_resampled_ttest(va, vb, n_train=n_train, n_test=n_test)
-    # the interval that goes with the test: mean difference ± t quantile × corrected std error
-    se = abs(t.mean_diff / t.t) if t.t else 0.0
-    half = float(stats.t.ppf(0.5 + level / 2, df=t.df)) * se
-    low, high = t.mean_diff - half, t.mean_diff + half
+    t = corrected_resampled_ttest(va, vb, n_train=n_train, n_test=n_test, level=level)
+    low, high = t.low, t.high  # mean difference ± t quantile × corrected standard error
     sentence = verdict(
         label_a,
         label_b,

@@ -133,13 +133,20 @@ class Console:
         table.add_column("metric")
         for s in splits:
             table.add_column(s, justify="right")
+        notes = []
         for name in names:
             cells = []
             for s in splits:
                 slot = metrics[s].get(name)
                 cells.append("" if slot is None else _with_ci(slot))
+                warning = ((slot or {}).get("ci") or {}).get("warning")
+                if warning:
+                    cells[-1] += " *"
+                    notes.append(f"* {s} {name}: {warning}")
             table.add_row(name, *cells)
         self.rich.print(table)
+        for note in notes:  # an interval that should not be read as it stands says why
+            self.rich.print(note, markup=False, highlight=False)
 
     def summary(
         self, run, metrics, history, fold_rows, affine: str | None, *, seconds: float

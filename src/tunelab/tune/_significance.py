@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import optuna
 from optuna.trial import TrialState
-from scipy import stats
 
 from tunelab.data import Splits
 from tunelab.evaluate import corrected_resampled_ttest, paired_bootstrap_diff, verdict
@@ -44,10 +43,8 @@ def best_vs_runner_up(
     if len(splits.folds) > 1 and folds_b and folds_r and len(folds_b) == len(folds_r):
         n_train = int(np.mean([len(f.train) for f in splits.folds]))
         n_test = int(np.mean([len(f.val) for f in splits.folds]))
-        t = corrected_resampled_ttest(folds_r, folds_b, n_train=n_train, n_test=n_test)
-        se = abs(t.mean_diff / t.t) if t.t else 0.0
-        half = float(stats.t.ppf(0.5 + level / 2, df=t.df)) * se
-        low, high = t.mean_diff - half, t.mean_diff + half
+        t = corrected_resampled_ttest(folds_r, folds_b, n_train=n_train, n_test=n_test, level=level)
+        low, high = t.low, t.high
         record |= {
             "test": "corrected t-test over folds",
             "diff": t.mean_diff,
