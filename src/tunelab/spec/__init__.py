@@ -73,9 +73,20 @@ from tunelab.train._schedules import (
     StepSchedule,
 )
 
-# the tree and the functions; the options classes above are re-exported from their plug-in
-# modules for code written against the single-module spec
-__all__ = [
+# the options classes of the built-in plug-ins, re-exported from their modules for code written
+# against the single-module spec (new code imports them from the plug-in's module)
+_OPTIONS = [
+    "BuiltinData", "ImageFolderData", "LinearData", "MnistData", "NpzData", "TableData",
+    "AffineStep", "CropStep", "EraseStep", "FlipStep", "NoiseStep",
+    "CNNModel", "LinearModel", "MLPModel", "CustomModel", "UserModel",
+    "BCELoss", "CrossEntropyLoss", "HuberLoss", "MAELoss", "MSELoss",
+    "FULL_BATCH_OPTIMIZERS", "GD", "LBFGS", "SGD", "Adagrad", "Adam", "AdamW", "RMSprop",
+    "ConstantSchedule", "CosineSchedule", "ExponentialSchedule", "LinearSchedule",
+    "OneCycleSchedule", "PlateauSchedule", "StepSchedule",
+    "PrunerSpec", "SamplerSpec", "SpaceChoice", "SpaceRange",
+]  # fmt: skip
+
+__all__ = _OPTIONS + [
     "Spec",
     "DataSpec",
     "SplitSpec",
