@@ -168,3 +168,20 @@ def test_median_pruner_prunes_in_the_first_fold(tmp_path):
     assert max(bad.intermediate_values) <= epochs  # stopped during its first fold
     assert bad.user_attrs["result"]["fold_values"] == []
     assert {r.get("fold") for r in history(tmp_path, 1)} == {0}
+
+
+@pytest.mark.parametrize(
+    "objective, expected",
+    [
+        ("val.accuracy", ("accuracy", True)),
+        ("val.f1_macro", ("f1_macro", True)),  # an underscore in the metric's own name
+        ("val_loss", ("loss", False)),
+        ("val.log_loss", ("log_loss", False)),
+        ("val_balanced_accuracy", ("balanced_accuracy", True)),
+    ],
+)
+def test_objective_names_with_underscores(objective, expected):
+    spec = parse_spec(
+        {"data": "iris", "model": "linear", "tune": {"objective": objective, "space": {"seed": [0]}}}
+    )
+    assert objective_of(spec, "classification") == expected

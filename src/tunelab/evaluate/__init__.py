@@ -18,6 +18,7 @@ from tunelab.evaluate._calibration import (
 from tunelab.evaluate._metrics import (
     DEFAULT_METRICS,
     METRICS,
+    register_metric,
     Metric,
     accuracy,
     balanced_accuracy,
@@ -50,6 +51,7 @@ from tunelab.evaluate._stats import (
 __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
+    "register_metric",
     "Metric",
     "accuracy",
     "balanced_accuracy",

@@ -26,7 +26,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from tunelab.errors import TunelabError, did_you_mean
-from tunelab.evaluate._metrics import METRICS, Metric, _check_classification
+from tunelab.evaluate._metrics import _check_classification, register_metric
 
 __all__ = [
     "apply_temperature",
@@ -180,5 +180,5 @@ def apply_temperature(score: object, temperature: float) -> np.ndarray:
     return softmax(_log_probabilities(score) / temperature, axis=1)
 
 
-METRICS["ece"] = Metric("ece", expected_calibration_error, "classification", False)
-METRICS["brier"] = Metric("brier", brier_score, "classification", False)
+register_metric("ece", expected_calibration_error, task="classification", greater_is_better=False)
+register_metric("brier", brier_score, task="classification", greater_is_better=False)

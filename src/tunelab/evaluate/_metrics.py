@@ -15,7 +15,7 @@ Every metric is tested against scikit-learn as the oracle; scikit-learn is not i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -23,10 +23,12 @@ from typing import Literal
 import numpy as np
 
 from tunelab.errors import SpecError, TunelabError, closest, did_you_mean
+from tunelab.plugins import METRICS as _REGISTRY
 
 __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
+    "register_metric",
     "Metric",
     "accuracy",
     "balanced_accuracy",
@@ -444,7 +446,56 @@ class Metric:
     greater_is_better: bool
 
 
-def _build_registry() -> dict[str, Metric]:
+def register_metric(
+    name: str,
+    fn: Callable[[object, object], float],
+    *,
+    task: Task,
+    greater_is_better: bool,
+    summary: str | None = None,
+) -> Metric:
+    """Register a pure metric function under ``name`` (in :data:`tunelab.plugins.METRICS`).
+
+    Intervals come from resampling it (vectorised for the built-ins, resample by resample for
+    the others). Example: ``register_metric("mcc", mcc, task="classification",
+    greater_is_better=True)``.
+    """
+    metric = Metric(name, fn, task, greater_is_better)
+    _REGISTRY.register(
+        name,
+        None,
+        fn,
+        summary=summary or _summary(fn),
+        task=task,
+        greater_is_better=greater_is_better,
+        metric=metric,
+    )
+    return metric
+
+
+def _summary(fn: Callable) -> str:
+    inner = getattr(fn, "func", fn)  # a functools.partial
+    doc = (inner.__doc__ or "").strip().split("\n\n")[0]
+    extra = ", ".join(f"{k}={v}" for k, v in getattr(fn, "keywords", {}).items())
+    return " ".join(doc.split()) + (f" ({extra})" if extra else "")
+
+
+class _MetricTable(Mapping):
+    """``{name: Metric}``: a read-only view of the metric registry, plug-ins included."""
+
+    def __getitem__(self, name: str) -> Metric:
+        if not isinstance(name, str) or name not in _REGISTRY:
+            raise KeyError(name)
+        return _REGISTRY.get(name).extra["metric"]
+
+    def __iter__(self):
+        return iter(_REGISTRY.names())
+
+    def __len__(self) -> int:
+        return len(_REGISTRY.names())
+
+
+def _register_builtins() -> None:
     classification: list[tuple[str, Callable[[object, object], float], bool]] = [
         ("accuracy", accuracy, True),
         ("balanced_accuracy", balanced_accuracy, True),
@@ -456,12 +507,14 @@ def _build_registry() -> dict[str, Metric]:
     for k in (2, 3, 5):
         classification.append((f"top{k}_accuracy", partial(top_k_accuracy, k=k), True))
     regression = [("mse", mse, False), ("rmse", rmse, False), ("mae", mae, False), ("r2", r2, True)]
-    metrics = [Metric(n, fn, "classification", up) for n, fn, up in classification]
-    metrics += [Metric(n, fn, "regression", up) for n, fn, up in regression]
-    return {metric.name: metric for metric in metrics}
+    for n, fn, up in classification:
+        register_metric(n, fn, task="classification", greater_is_better=up)
+    for n, fn, up in regression:
+        register_metric(n, fn, task="regression", greater_is_better=up)
 
 
-METRICS: dict[str, Metric] = _build_registry()
+METRICS: Mapping[str, Metric] = _MetricTable()
+_register_builtins()
 
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "classification": (

@@ -134,7 +134,7 @@ class Registry:
             build=build,
             summary=summary or _first_line(options) or _first_line(build),
             origin=_origin(options, build),
-            module=getattr(options or build, "__module__", "") or "",
+            module=_module(options or build),
             extra=dict(extra),
         )
         self._plugins[name] = plugin
@@ -230,8 +230,13 @@ def _first_line(obj: Any) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
+def _module(obj: Any) -> str:
+    obj = getattr(obj, "func", obj)  # a functools.partial names its function's module
+    return getattr(obj, "__module__", "") or ""
+
+
 def _origin(options: Any, build: Any) -> str:
-    module = getattr(options or build, "__module__", "") or ""
+    module = _module(options or build)
     return "tunelab" if module.startswith("tunelab.") else module
 
 
