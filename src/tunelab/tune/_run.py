@@ -6,7 +6,6 @@ import contextlib
 import math
 import multiprocessing
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -368,7 +367,8 @@ def _record(study: optuna.Study, trial: optuna.Trial, outcome) -> None:
             {
                 "values": outcome.params,
                 "fold_values": outcome.fold_values,
-                "best_epochs": outcome.best_epochs,
+                "epochs_trained": outcome.epochs_trained,
+                "refit_epochs": outcome.refit_epochs,
                 "seconds": round(outcome.seconds, 3),
                 "reason": outcome.reason,
             },
@@ -501,8 +501,9 @@ def _context(spec: Spec, params: list[Param], prep, folder: Path) -> TrialContex
 
 
 def _refit_epochs(best: FrozenTrial) -> int | None:
-    epochs = result_of(best).get("best_epochs") or []
-    return int(round(statistics.median(epochs))) if epochs else None
+    """The epoch count the trial's value was measured at (the refit rule, see
+    :func:`tunelab.train.choose_epoch`); None for a trial stored without one."""
+    return result_of(best).get("refit_epochs")
 
 
 def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, prep, seeds: int = 1):
