@@ -7,6 +7,7 @@ Classification metrics are ``fn(y_true, y_score)`` with class indices (n,) and c
 
 from __future__ import annotations
 
+from tunelab.evaluate._bbc import BBCResult, bbc_cv
 from tunelab.evaluate._bootstrap import CI, bootstrap_ci
 from tunelab.evaluate._calibration import (
     apply_temperature,
@@ -68,6 +69,8 @@ __all__ = [
     "rmse",
     "roc_auc",
     "top_k_accuracy",
+    "BBCResult",
+    "bbc_cv",
     "CI",
     "bootstrap_ci",
     "apply_temperature",

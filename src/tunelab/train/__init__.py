@@ -11,7 +11,7 @@ from tunelab.train._checkpoint import (
 from tunelab.train._console import Console, format_epoch
 from tunelab.train._curves import learning_curve, validation_curve
 from tunelab.train._diagnosis import diagnose
-from tunelab.train._fit import History, fit, predict
+from tunelab.train._fit import EpochChoice, History, choose_epoch, fit, predict
 from tunelab.train._losses import build_loss, to_scores
 from tunelab.train._optim import Schedule, build_optimizer
 from tunelab.train._run import (
@@ -39,6 +39,8 @@ __all__ = [
     "Console",
     "format_epoch",
     "History",
+    "EpochChoice",
+    "choose_epoch",
     "fit",
     "predict",
     "build_loss",

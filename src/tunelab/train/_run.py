@@ -57,7 +57,7 @@ from tunelab.train._checkpoint import (
 )
 from tunelab.train._console import Console
 from tunelab.train._diagnosis import diagnose
-from tunelab.train._fit import TRAIN_SIDE_METRICS, History, fit, predict
+from tunelab.train._fit import TRAIN_SIDE_METRICS, History, choose_epoch, fit, monitored, predict
 from tunelab.train._losses import build_loss, default_loss, outputs_for, to_scores
 
 __all__ = ["train", "resume", "evaluate", "resolve_device", "Prepared", "prepare", "train_fold"]
@@ -411,8 +411,9 @@ def _train_and_record(
     n_folds = len(splits.folds)
     fold_rows: list[dict] = []
     oof_scores: dict[int, np.ndarray] = {}
-    best_epochs = []
+    fold_histories: list[list[dict]] = []
     history: History | None = None
+    refit_rule: str | None = None  # why the refit trains as many epochs as it does
     # a holdout run is resumable: its training state is saved after every epoch
     checkpoint = _checkpointer(path) if n_folds == 1 and not refit_only else None
     for k, fold in enumerate(splits.folds if refit_epochs is None else []):
@@ -434,13 +435,19 @@ def _train_and_record(
             raise RunError(f"training failed: {history.failure}")
         if history.stop_reason:
             console.note(history.stop_reason)
-        best_epochs.append(history.best_epoch or len(history.rows))
+        fold_histories.append(history.rows)
         if n_folds > 1:
             scores, values = evaluate_part(prep, model, fold.val)
             oof_scores.update(zip(fold.val.tolist(), scores, strict=True))
             fold_rows.append(values)
     if n_folds > 1 or refit_epochs is not None:
-        refit_epochs = refit_epochs or int(round(float(np.median(best_epochs))))
+        if refit_epochs is None:  # the refit rule on what the folds' best epochs are chosen by
+            key, maximize = monitored(spec.train, has_val=True)
+            choice = choose_epoch(fold_histories, key, maximize=maximize)
+            refit_epochs = choice.epoch if choice else spec.train.epochs
+            refit_rule = f"the best epoch of the mean {key} over {n_folds} folds"
+        else:
+            refit_rule = "the refit rule of the study"
         console.note(f"refit on all {len(splits.dev)} non-test samples for {refit_epochs} epochs")
         model, history, stats = train_fold(
             prep,
@@ -503,10 +510,20 @@ def _train_and_record(
         fold_rows,
         _affine_summary(spec, ds, model),
         seconds=time.perf_counter() - started,
+        best=None if refit_rule else _best_label(spec, history),
+        refit=f"refit: trained {len(history.rows)} epochs ({refit_rule})" if refit_rule else None,
     )
     if diagnosis and not console.quiet:
         console.print(f"diagnosis: {diagnosis['verdict']}", markup=False)
     return run
+
+
+def _best_label(spec: Spec, history: History) -> str | None:
+    """``best epoch 7 by val_loss of 10 trained`` (the refit rule on one curve), or None."""
+    watched = monitored(spec.train, has_val=True)
+    if history.best_epoch is None or watched is None:
+        return None
+    return f"best epoch {history.best_epoch} by {watched[0]} of {len(history.rows)} trained"
 
 
 def evaluate(
