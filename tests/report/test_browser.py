@@ -3,7 +3,7 @@ section and figure present and drawn, fast enough, and a PNG screenshot to look 
 
 Chromium and its driver come from Debian (`apt-get install chromium chromium-driver`; `.ci/run`
 installs them when missing). Without them these tests are skipped, unless
-``TUNELAB_REQUIRE_BROWSER=1`` (set by CI) turns the skip into a failure. Screenshots go to
+``TUNELAB_REQUIRE_BROWSER=1`` (set by ``.ci/run``) or ``CI=true`` turns the skip into a failure. Screenshots go to
 ``TUNELAB_SCREENSHOTS`` when it names a folder, else to the test's temporary folder.
 """
 
@@ -52,13 +52,13 @@ def _browser_paths() -> tuple[str, str] | None:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(unavailable):
     paths = _browser_paths()
     if paths is None:
-        message = "Chromium or chromedriver is missing: apt-get install chromium chromium-driver"
-        if os.environ.get("TUNELAB_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(
+            "Chromium or chromedriver is missing: apt-get install chromium chromium-driver",
+            variable="TUNELAB_REQUIRE_BROWSER",
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
