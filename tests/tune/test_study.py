@@ -6,7 +6,6 @@ import json
 import shutil
 import sqlite3
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -227,9 +226,7 @@ def test_two_workers_share_sqlite_for_exactly_40_trials(cli, tmp_path):
         tmp_path,
         train={"epochs": 1, "batch_size": 32, "optimizer": {"name": "adam", "lr": 0.01}},
     )
-    start = time.perf_counter()
     proc = cli("tune", str(spec), "--out", "s", "--trials", "40", "--workers", "2")
-    took = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr
     output = proc.stdout + proc.stderr
     assert "database is locked" not in output
@@ -241,7 +238,6 @@ def test_two_workers_share_sqlite_for_exactly_40_trials(cli, tmp_path):
     assert sorted(p.name for p in (tmp_path / "s" / "trials").iterdir()) == sorted(
         str(n) for n in range(40)
     )
-    assert took < 120
 
 
 def test_best_versus_runner_up_is_tested_and_saved(tmp_path):
