@@ -65,7 +65,10 @@ NonNegFloat = Annotated[float, Field(ge=0.0)]
 
 
 class _Node(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, protected_namespaces=())
+    # NaN and inf are no setting's value (an `lr: .inf` would train to a non-finite loss)
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, protected_namespaces=(), allow_inf_nan=False
+    )
 
 
 def _tagged(field: str, *, default: str | None = None, shorthand: bool = True):
@@ -609,7 +612,8 @@ class TrainSpec(_Node):
     @classmethod
     def _device(cls, value: str) -> str:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
-            raise ValueError(f"expected auto, cpu, cuda or cuda:N; got {value!r}")
+            hint = did_you_mean(value, ("auto", "cpu", "cuda", "mps"))
+            raise ValueError(f"expected auto, cpu, cuda or cuda:N; got {value!r}{hint}")
         return value
 
 
@@ -1038,6 +1042,7 @@ def _all_tags() -> set[str]:
 def _dotted(keys: list[str | int]) -> str:
     out = ""
     for k in keys:
+        k = k if k != "" else '""'  # an empty key is shown, not dropped
         out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
     return out or "(top level)"
 
