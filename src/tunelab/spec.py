@@ -43,6 +43,7 @@ __all__ = [
     "TrainSpec",
     "EvaluateSpec",
     "CISpec",
+    "SealRef",
     "TuneSpec",
     "OptimizerSpec",
     "ScheduleSpec",
@@ -626,9 +627,21 @@ class CISpec(_Node):
     stratified: bool = Field(False, description="resample within each class")
 
 
+class SealRef(_Node):
+    """The study whose ``seal.json`` covers this spec's test part (written by ``tunelab tune``)."""
+
+    study: str = Field(description="absolute path of the study folder")
+    fingerprint: str = Field(description="the sealed test part's content fingerprint")
+
+
 class EvaluateSpec(_Node):
     metrics: list[str] | None = Field(None, description="default: every metric of the task")
     test: bool = Field(True, description="evaluate the sealed test part once at the end of train")
+    seal: SealRef | None = Field(
+        None,
+        description="set by tunelab tune in every spec it writes: each evaluation of the test "
+        "part is logged in that study's seal.json",
+    )
     ci: CISpec = Field(default_factory=CISpec)
     temperature: bool = Field(
         False,

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunelab.data import Dataset, Splits, Standardizer, fit_standardizer, load_dataset, make_splits
+from tunelab.data import (
+    Dataset,
+    Splits,
+    Standardizer,
+    fingerprint,
+    fit_standardizer,
+    load_dataset,
+    make_splits,
+)
 from tunelab.errors import RunError, SpecError, did_you_mean
 from tunelab.evaluate import (
     DEFAULT_METRICS,
@@ -39,6 +47,8 @@ from tunelab.runs import (
     environment,
     load_weights,
     log_test_evaluation,
+    log_unsealed_look,
+    missing_seal,
     prepare_out_dir,
     read_json,
     save_weights,
@@ -280,8 +290,10 @@ def train(
     With holdout splits the model is trained once; with ``split.cv`` it is trained on every
     fold (validation metrics come from the out-of-fold predictions), then refit on all
     non-test data. The sealed test part is evaluated once at the end when
-    ``evaluate.test`` is true. With ``refit_epochs`` (the refit of a study's best) one model
-    is trained on all non-test data for that many epochs, with no validation part. ``reuse``
+    ``evaluate.test`` is true; when a study's seal covers it (a spec the study wrote names
+    it in ``evaluate.seal``) the look is logged in that ``seal.json``. With ``refit_epochs``
+    (the refit of a study's best) one model is trained on all non-test data for that many
+    epochs, with no validation part, and the study logs its look itself. ``reuse``
     keeps the data and splits of an earlier :class:`Prepared` (a study's, e.g. an outer fold).
 
     A holdout run writes ``checkpoint.safetensors`` after every epoch while it trains and
@@ -483,7 +495,11 @@ def _train_and_record(
         metrics["val"] = _slots(prep, val_idx, val_scores, val_values)
         arrays = {"val_index": val_idx, "val_y": prep.ds.y[val_idx], "val_score": val_scores}
     if spec.evaluate.test and len(splits.test):
+        # a refit's look is logged by its study, with the trial it refits
+        sealed = None if refit_only else _before_test_look(run, spec)
         test_scores, test_values = evaluate_part(prep, model, splits.test)
+        if sealed is not None:
+            _log_test_look(run, spec, sealed, test_values, fingerprint(ds, splits.test))
         metrics["test"] = _slots(prep, splits.test, test_scores, test_values)
         arrays |= {
             "test_index": splits.test,
@@ -558,8 +574,14 @@ def evaluate(
     else:
         idx = splits.dev if len(splits.folds) > 1 else splits.folds[0].train
     model = _load_model(run, prep)
-    if split == "test":
-        _warn_if_sealed(run)
+    sealed = _before_test_look(run, spec) if split == "test" else None
+    if split == "val" and any(row.get("fold") == "refit" for row in run.history):
+        print(
+            f"warning: {run.path} is a refit on all non-test data: its model was trained on "
+            "these val rows, so this val score is not an honest estimate (the study's trial "
+            "values are; so is one look at the sealed test part)",
+            file=sys.stderr,
+        )
     scores, values = evaluate_part(prep, model, idx)
     metrics = run.metrics
     metrics[split] = _slots(prep, idx, scores, values)
@@ -570,21 +592,44 @@ def evaluate(
     console = console or Console(quiet=quiet)
     if not console.quiet:
         console.metrics_table({split: metrics[split]})
-    folder = seal_of_run(run.path) if split == "test" else None
-    if folder is not None:
-        log_test_evaluation(folder, run=run.path, metrics=values)
+    if sealed is not None:
+        _log_test_look(run, spec, sealed, values, fingerprint(prep.ds, idx))
     return values
 
 
-def _warn_if_sealed(run: Run) -> None:
-    folder = seal_of_run(run.path)
-    used = test_evaluations(folder) if folder else 0
-    if used:
+def _before_test_look(run: Run, spec: Spec) -> tuple[Path | None, str | None] | None:
+    """Before a look at the test part: the study whose seal covers it, warned about when it
+    has been looked at already; or why the seal the spec names cannot be found (warned).
+    None when no seal covers it."""
+    folder = seal_of_run(run.path, spec)
+    ref = spec.evaluate.seal
+    if folder is None and ref is None:
+        return None
+    why = missing_seal(ref) if folder is None else None
+    if why is not None:
+        print(
+            f"warning: this test part is sealed by study {ref.study}, but {why}; this look is "
+            f"recorded in {run.path / 'env.json'} only",
+            file=sys.stderr,
+        )
+    elif used := test_evaluations(folder):
         print(
             f"warning: the sealed test part of study {folder} has been evaluated {used} time(s) "
             "already; every further look makes the test estimate less honest",
             file=sys.stderr,
         )
+    return folder, why
+
+
+def _log_test_look(
+    run: Run, spec: Spec, sealed: tuple[Path | None, str | None], values: dict, fp: str
+) -> None:
+    """Log a look at a sealed test part in the study's seal, or in the run if it is missing."""
+    folder, why = sealed
+    if folder is not None:
+        log_test_evaluation(folder, run=run.path.resolve(), metrics=values, fingerprint=fp)
+    elif why is not None and spec.evaluate.seal is not None:
+        log_unsealed_look(run.path, spec.evaluate.seal, why=why, metrics=values)
 
 
 def _load_model(run: Run, prep: Prepared) -> torch.nn.Module:

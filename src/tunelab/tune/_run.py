@@ -25,9 +25,9 @@ from tunelab.spec import Spec, dump_spec, load_spec, parse_spec, set_values
 from tunelab.train import Console, prepare, train
 from tunelab.tune._console import StudyConsole, result_of
 from tunelab.tune._objective import TrialContext, run_trial
-from tunelab.tune._seal import log_test_evaluation, seal
+from tunelab.tune._seal import log_test_evaluation, seal, with_seal
 from tunelab.tune._significance import best_vs_runner_up
-from tunelab.tune._space import Param, grid_space, parse_space, trial_spec
+from tunelab.tune._space import Param, fixed_seeds, grid_space, parse_space, trial_spec
 from tunelab.tune._study import (
     ask,
     build_pruner,
@@ -119,6 +119,7 @@ def tune(
             "the spec has no `tune` section: add tune: {space: {...}} "
             "(see examples/mnist_tune.yaml)"
         )
+    spec = fixed_seeds(spec)  # a searched `seed` never moves the data or the split
     if workers < 1:
         raise SpecError(f"--workers: expected at least 1; got {workers}")
     params = parse_space(spec.tune, spec)  # every entry checked before any data is loaded
@@ -170,8 +171,8 @@ def run_study(
     ensure_writable(folder, what="study folder")
     prep = prep or prepare(spec)
     metric, maximize = objective_of(spec, prep.ds.task)
-    seal(folder, prep.ds, prep.splits)
-    _record_spec(folder, spec, resume=resume)
+    sealed = seal(folder, prep.ds, prep.splits)
+    spec = _record_spec(folder, spec, resume=resume, sealed=sealed)
     storage = _storage_for(folder, storage, resume=resume)
     storage_obj, url = open_storage(folder, storage)
     total = spec.tune.trials
@@ -617,15 +618,20 @@ def _storage_for(folder: Path, given: str | None, *, resume: bool) -> str | None
     return stored
 
 
-def _record_spec(folder: Path, spec: Spec, *, resume: bool) -> None:
-    """spec.yaml of the study; a resume must use the same spec (trials and timeout aside)."""
+def _record_spec(folder: Path, spec: Spec, *, resume: bool, sealed: dict) -> Spec:
+    """spec.yaml of the study, returned as every spec derived from it carries it: the split
+    seed fixed and ``evaluate.seal`` naming this study's seal, so a look at the test part
+    through ``best.yaml`` or the refit's ``spec.yaml`` is logged in ``seal.json`` too. A
+    resume must use the same spec (trials and timeout aside; the seal's path may move)."""
+    spec = with_seal(fixed_seeds(spec), folder, sealed)
     path = folder / "spec.yaml"
     if resume and path.is_file():
-        stored = load_spec(path).model_dump(mode="json")
+        stored = fixed_seeds(load_spec(path)).model_dump(mode="json")  # older studies too
         given = spec.model_dump(mode="json")
         for tree in (stored, given):
             tree["tune"].pop("trials", None)
             tree["tune"].pop("timeout", None)
+            tree["evaluate"].pop("seal", None)
         if stored != given:
             changed = sorted(_diff(stored, given))
             raise RunError(
@@ -633,6 +639,7 @@ def _record_spec(folder: Path, spec: Spec, *, resume: bool) -> None:
                 "resume with the same spec (only tune.trials and tune.timeout may change)"
             )
     path.write_text(dump_spec(spec), encoding="utf-8")
+    return spec
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
