@@ -29,6 +29,8 @@ from tunelab.spec import SealRef, Spec, load_spec
 
 __all__ = [
     "Run",
+    "redact",
+    "command_line",
     "atomic_write",
     "write_json",
     "read_json",
@@ -58,6 +60,21 @@ RUN_FILES = (
     "preprocess.json",
     "folds.json",
 )
+
+
+def redact(url: str) -> str:
+    """The URL without a password: ``postgresql://user:***@host/db``."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return url
+
+
+def command_line() -> list[str]:
+    """``sys.argv`` as recorded in run and study files: every URL's password redacted."""
+    return [redact(arg) for arg in sys.argv]
 
 
 def _umask() -> int:
@@ -240,7 +257,7 @@ def environment(*, device: str, seed: int) -> dict:
         "git_sha": _git_sha(),
         "device": device,
         "seed": seed,
-        "command": sys.argv,
+        "command": command_line(),
         "cwd": os.getcwd(),
     }
     import torch
@@ -279,7 +296,7 @@ def log_test_evaluation(
     record = read_json(path)
     entry: dict[str, Any] = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        "command": " ".join(command_line()),
         "run": str(run),
     }
     if trial is not None:
@@ -331,7 +348,7 @@ def log_unsealed_look(
     env = read_json(env_path) if env_path.is_file() else {}
     entry: dict[str, Any] = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        "command": " ".join(command_line()),
         "study": ref.study,
         "fingerprint": ref.fingerprint,
         "why": why,

@@ -70,11 +70,6 @@ def test_the_password_is_not_printed_and_study_json_hides_it(study):
         assert PASSWORD not in (folder / name).read_text(), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="env.json and seal.json record sys.argv unredacted (runs.py environment() and the "
-    "seal log's command), and the HTML reports show them: the --storage password is on disk",
-)
 def test_no_file_of_the_study_holds_the_password(study):
     folder, _, _ = study
     files = [p for p in folder.rglob("*") if p.is_file()]

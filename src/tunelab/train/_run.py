@@ -43,6 +43,7 @@ from tunelab.runs import (
     Run,
     append_jsonl,
     atomic_write,
+    command_line,
     ensure_writable,
     environment,
     load_weights,
@@ -358,7 +359,7 @@ def resume(run: Run | str | Path, *, quiet: bool = False, console: Console | Non
         {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "after_epoch": state.epoch,
-            "command": sys.argv,
+            "command": command_line(),
         }
     )
     write_json(run.path / "env.json", env)
