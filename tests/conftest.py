@@ -39,6 +39,20 @@ def cli(tmp_path):
     return run
 
 
+@pytest.fixture(scope="session")
+def unavailable():
+    """``unavailable(message, variable=...)``: skip a test whose service (PostgreSQL, a mount
+    namespace, a browser) this machine lacks, or fail it where the service is required: with
+    ``VARIABLE=1`` (``.ci/run`` sets them) or anywhere ``CI=true``."""
+
+    def stop(message: str, *, variable: str):
+        if os.environ.get(variable) == "1" or os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (required here: {variable}=1 or CI=true)", pytrace=False)
+        pytest.skip(message)
+
+    return stop
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `gpu` need CUDA; skip them (with the reason) where there is none."""
     import torch

@@ -218,6 +218,11 @@ def compare(
         typer.echo(f"  {m.verdict}")
     if result.folds:
         typer.echo(f"over {result.folds['folds']} folds: {result.folds['verdict']}")
+    for look in result.looks:
+        typer.echo(
+            f"logged as look {look['evaluations']} at the sealed test part of study "
+            f"{look['study']}; every look after the first makes the test estimate less honest"
+        )
 
 
 @app.command()

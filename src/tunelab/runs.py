@@ -25,10 +25,12 @@ from typing import Any
 import numpy as np
 
 from tunelab.errors import RunError
-from tunelab.spec import Spec, load_spec
+from tunelab.spec import SealRef, Spec, load_spec
 
 __all__ = [
     "Run",
+    "redact",
+    "command_line",
     "atomic_write",
     "write_json",
     "read_json",
@@ -42,6 +44,8 @@ __all__ = [
     "log_test_evaluation",
     "test_evaluations",
     "seal_of_run",
+    "missing_seal",
+    "log_unsealed_look",
 ]
 
 FORMAT_VERSION = 1
@@ -56,6 +60,21 @@ RUN_FILES = (
     "preprocess.json",
     "folds.json",
 )
+
+
+def redact(url: str) -> str:
+    """The URL without a password: ``postgresql://user:***@host/db``."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return url
+
+
+def command_line() -> list[str]:
+    """``sys.argv`` as recorded in run and study files: every URL's password redacted."""
+    return [redact(arg) for arg in sys.argv]
 
 
 def _umask() -> int:
@@ -238,7 +257,7 @@ def environment(*, device: str, seed: int) -> dict:
         "git_sha": _git_sha(),
         "device": device,
         "seed": seed,
-        "command": sys.argv,
+        "command": command_line(),
         "cwd": os.getcwd(),
     }
     import torch
@@ -260,23 +279,32 @@ def _git_sha() -> str | None:
 
 
 def log_test_evaluation(
-    folder: Path, *, run: Path, metrics: dict | None = None, trial: int | None = None
+    folder: Path,
+    *,
+    run: Path | str,
+    metrics: dict | None = None,
+    trial: int | None = None,
+    fingerprint: str | None = None,
 ) -> int:
     """Append one evaluation of a study's sealed test part to ``seal.json``; returns the count.
 
     ``trial`` is the study's trial whose refit was evaluated (absent for later looks).
+    ``fingerprint`` is the evaluated part's; it is recorded when it is not the sealed one
+    (the data or the split was changed after the study, so its rows may overlap the seal's).
     """
     path = folder / "seal.json"
     record = read_json(path)
     entry: dict[str, Any] = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        "command": " ".join(command_line()),
         "run": str(run),
     }
     if trial is not None:
         entry["trial"] = trial
     if metrics:
         entry["metrics"] = {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
+    if fingerprint is not None and fingerprint != record.get("test_fingerprint"):
+        entry["test_fingerprint"] = fingerprint
     record.setdefault("evaluations", []).append(entry)
     write_json(path, record)
     return len(record["evaluations"])
@@ -288,12 +316,47 @@ def test_evaluations(folder: Path) -> int:
     return len(read_json(path).get("evaluations", [])) if path.is_file() else 0
 
 
-def seal_of_run(run_path: Path) -> Path | None:
-    """The study folder whose seal covers a run (``studies/x/best``, ``.../best_seeds/seed_1``)."""
+def seal_of_run(run_path: Path, spec: Spec | None = None) -> Path | None:
+    """The study folder whose seal covers a run: the folder around it (``studies/x/best``,
+    ``.../best_seeds/seed_1``), else the study its spec names (``evaluate.seal``), if that
+    folder still holds the same seal. ``spec`` defaults to the run's ``spec.yaml``."""
     for folder in (run_path, run_path.parent, run_path.parent.parent):
         if (folder / "seal.json").is_file():
             return folder
+    if spec is None:
+        path = run_path / "spec.yaml"
+        spec = load_spec(path) if path.is_file() else None
+    ref = spec.evaluate.seal if spec is not None else None
+    return Path(ref.study) if ref is not None and missing_seal(ref) is None else None
+
+
+def missing_seal(ref: SealRef) -> str | None:
+    """Why the seal a spec names (``evaluate.seal``) cannot take a look; None when it can."""
+    path = Path(ref.study) / "seal.json"
+    if not path.is_file():
+        return f"{ref.study} holds no seal.json (the study folder was moved or deleted)"
+    if read_json(path).get("test_fingerprint") != ref.fingerprint:
+        return f"{path} is the seal of another test part (the folder holds another study now)"
     return None
+
+
+def log_unsealed_look(
+    run_path: Path, ref: SealRef, *, why: str, metrics: dict | None = None
+) -> None:
+    """Record in the run's ``env.json`` a look at a sealed test part whose seal is missing."""
+    env_path = run_path / "env.json"
+    env = read_json(env_path) if env_path.is_file() else {}
+    entry: dict[str, Any] = {
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(command_line()),
+        "study": ref.study,
+        "fingerprint": ref.fingerprint,
+        "why": why,
+    }
+    if metrics:
+        entry["metrics"] = {k: v["value"] if isinstance(v, dict) else v for k, v in metrics.items()}
+    env.setdefault("unlogged_test_looks", []).append(entry)
+    write_json(env_path, env)
 
 
 class Run:

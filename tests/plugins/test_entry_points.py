@@ -188,7 +188,9 @@ def test_a_study_tunes_the_plugin_model_on_the_plugin_metric(plugin_path, tmp_pa
         "objective": "val.error_rate",
         "space": {"model.width": [8, 16]},
     }
-    done = _run(["tune", str(_write(tmp_path, spec)), "--out", "s", "--quiet"], tmp_path, plugin_path)
+    done = _run(
+        ["tune", str(_write(tmp_path, spec)), "--out", "s", "--quiet"], tmp_path, plugin_path
+    )
     assert done.returncode == 0, done.stderr
     assert "minimi" in done.stdout  # error_rate: lower is better
     best = json.loads((tmp_path / "s" / "best" / "metrics.json").read_text())

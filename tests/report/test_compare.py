@@ -104,3 +104,38 @@ def test_cv_interval_is_wide_when_folds_disagree_around_a_zero_mean(tmp_path):
     assert (folds["low"], folds["high"]) == (pytest.approx(-half), pytest.approx(half))
     assert half > 0.3
     assert "95% CI -" in folds["verdict"]
+
+
+def test_compare_on_a_sealed_test_part_logs_its_look(cli, tmp_path):
+    spec = DIGITS | {
+        "train": DIGITS["train"] | {"epochs": 1},
+        "evaluate": {"ci": {"resamples": 0}},
+        "tune": {
+            "trials": 2,
+            "sampler": "random",
+            "pruner": "none",
+            "space": {"train.optimizer.lr": [0.01, 0.003]},
+        },
+    }
+    study = tmp_path / "s"
+    tunelab.tune(spec, out=study, quiet=True)
+    other = tunelab.train(study / "best.yaml", out=tmp_path / "other", quiet=True)
+    looks = len(json.loads((study / "seal.json").read_text())["evaluations"])
+    assert looks == 2  # the refit and the run trained from best.yaml
+    text = cli("compare", str(study / "best"), str(other.path))
+    assert text.returncode == 0, text.stderr
+    assert f"logged as look 3 at the sealed test part of study {study.resolve()}" in text.stdout
+    evaluations = json.loads((study / "seal.json").read_text())["evaluations"]
+    assert len(evaluations) == 3 and "compare" in evaluations[-1]["command"]
+    assert str(other.path.resolve()) in evaluations[-1]["run"]
+    # the library call logs too; val is no look at the test part
+    result = compare_runs(study / "best", other, split="test")
+    assert result.looks == [{"study": str(study.resolve()), "evaluations": 4}]
+    assert compare_runs(other, other, split="test").looks[0]["evaluations"] == 5
+    data = json.loads(cli("compare", str(other.path), str(other.path), "--json").stdout)
+    assert data["looks"][0]["evaluations"] == 6
+
+
+def test_compare_of_unsealed_runs_logs_nothing(runs):
+    good, same, _, _ = runs
+    assert compare_runs(good, same).looks == []

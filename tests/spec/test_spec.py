@@ -321,6 +321,56 @@ def test_literal_error_names_path_and_options():
     assert "'bf16'" in message and "'fp32'" in message
 
 
+TUNE = "tune.space={train.optimizer.lr: [0.1]}"
+
+
+@pytest.mark.parametrize(
+    "overrides, path, suggestion",
+    [
+        (["train.precision=bf61"], "train.precision", "bf16"),
+        (["train.device=cpuu"], "train.device", "cpu"),
+        (["train.device=cdua"], "train.device", "cuda"),
+        (["split.on_duplicates=dorp"], "split.on_duplicates", "drop"),
+        (["split.cv.kind=stratifed"], "split.cv.kind", "stratified"),
+        (["model.activation=rleu"], "model.activation", "relu"),
+        (["data.preprocess=standardise"], "data.preprocess", "standardize"),
+        (["data=npz", "data.path=x.npz", "data.task=clasification"], "data.task", "classification"),
+        (["train.schedule=plateau", "train.schedule.mode=maks"], "train.schedule.mode", "max"),
+        ([TUNE, "tune.direction=maximise"], "tune.direction", "maximize"),
+        ([TUNE, "tune.sampler=tpee"], "tune.sampler.name", "tpe"),
+    ],
+)
+def test_a_fixed_choice_field_suggests_the_closest_choice(overrides, path, suggestion):
+    message = spec_error(*overrides)
+    assert message.startswith(f"invalid spec: `{path}`: expected ")
+    assert message.endswith(f"(did you mean `{suggestion}`?)"), message
+
+
+@pytest.mark.parametrize("override", ["train.precision=zzzz", "train.device=zzzz"])
+def test_a_fixed_choice_field_suggests_nothing_when_nothing_is_close(override):
+    message = spec_error(override)
+    assert "'zzzz'" in message and "did you mean" not in message
+
+
+@pytest.mark.parametrize("count", [11, 13, 25])
+def test_a_long_error_list_shows_ten_and_counts_the_rest(count):
+    keys = [f"junk{i:02d}" for i in range(count)]
+    with pytest.raises(SpecError) as info:
+        load_spec({**BASE, "train": dict.fromkeys(keys, 1)})
+    lines = str(info.value).splitlines()
+    assert lines[0] == "invalid spec:"
+    assert [line.split("`")[1] for line in lines[1:11]] == [f"train.{k}" for k in keys[:10]]
+    assert lines[11:] == [f"  ... and {count - 10} more"]
+
+
+def test_ten_errors_have_no_more_line():
+    keys = [f"junk{i}" for i in range(10)]
+    with pytest.raises(SpecError) as info:
+        load_spec({**BASE, "train": dict.fromkeys(keys, 1)})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 11 and not any("more" in line for line in lines)
+
+
 # ----------------------------------------------------------------------------------------------
 # ranges
 

@@ -5,7 +5,7 @@ private mount namespace (``unshare``: a user namespace where the kernel allows i
 mount namespace as root), with the real ``tunelab`` running inside. The mount vanishes with the
 namespace, so what a test needs to see afterwards is written to a log folder outside it.
 Where no namespace can be made (a container without CAP_SYS_ADMIN or user namespaces), the
-tests skip with that reason.
+tests skip with that reason, and fail in CI (``TUNELAB_REQUIRE_NAMESPACES=1`` or ``CI=true``).
 """
 
 from __future__ import annotations
@@ -71,15 +71,23 @@ def namespace() -> tuple[str, ...] | None:
     return None
 
 
+@pytest.fixture(autouse=True)
+def _needs_a_namespace(unavailable):
+    """Skip where no mount namespace can be made; fail in CI (``TUNELAB_REQUIRE_NAMESPACES=1``
+    or ``CI=true``)."""
+    if namespace() is None:
+        unavailable(
+            "cannot mount a tmpfs here: needs root with CAP_SYS_ADMIN, or unprivileged user "
+            "namespaces (unshare --user --map-root-user --mount)",
+            variable="TUNELAB_REQUIRE_NAMESPACES",
+        )
+
+
 def run_in_namespace(tmp_path: Path, script: str, timeout: float = 400) -> Path:
     """Run ``script`` (sh) in ``tmp_path`` inside a private mount namespace; returns the log
     folder, where the script leaves what the test reads."""
     command = namespace()
-    if command is None:
-        pytest.skip(
-            "cannot mount a tmpfs here: needs root with CAP_SYS_ADMIN, or unprivileged user "
-            "namespaces (unshare --user --map-root-user --mount)"
-        )
+    assert command is not None  # checked by `_needs_a_namespace`
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(SPEC), encoding="utf-8")
     (tmp_path / "logs").mkdir()
     (tmp_path / "disk").mkdir()

@@ -76,7 +76,9 @@ def test_holdout_reports_each_epoch_at_step_epoch(tmp_path):
     assert sorted(trial.intermediate_values) == [1, 2, 3, 4]
     rows = history(tmp_path, 0)
     assert {r["epoch"]: r["val_accuracy"] for r in rows} == trial.intermediate_values
-    assert trial.value == rows[-1]["val_accuracy"]
+    # the value is the objective at the epoch count the refit trains (the refit rule)
+    refit = trial.user_attrs["result"]["refit_epochs"]
+    assert trial.value == next(r["val_accuracy"] for r in rows if r["epoch"] == refit)
     assert trial.user_attrs["result"]["fold_values"] == [trial.value]
 
 
@@ -96,8 +98,9 @@ def test_cv_reports_each_epoch_of_each_fold_at_fold_times_epochs_plus_epoch(tmp_
     for row in rows:
         step = row["fold"] * epochs + row["epoch"]
         assert trial.intermediate_values[step] == row["val_accuracy"]
-    # the trial's value: the mean over folds of the last epoch's objective
-    fold_values = [r["val_accuracy"] for r in rows if r["epoch"] == epochs]
+    # the trial's value: the mean over folds of the objective at the refit rule's epoch
+    refit = trial.user_attrs["result"]["refit_epochs"]
+    fold_values = [r["val_accuracy"] for r in rows if r["epoch"] == refit]
     assert trial.user_attrs["result"]["fold_values"] == fold_values
     assert trial.value == pytest.approx(np.mean(fold_values))
 
@@ -118,7 +121,16 @@ def test_wilcoxon_reports_per_fold_and_prunes_a_clearly_worse_trial(tmp_path):
     assert good.state == TrialState.COMPLETE
     assert sorted(good.intermediate_values) == list(range(folds))
     assert good.value == pytest.approx(np.mean(good.user_attrs["result"]["fold_values"]))
-    assert list(good.intermediate_values.values()) == good.user_attrs["result"]["fold_values"]
+    # the pruner saw each fold's value where its model ended (the last epoch); the value is
+    # the mean at the refit rule's epoch
+    rows = history(tmp_path, 0)
+    assert list(good.intermediate_values.values()) == [
+        r["val_accuracy"] for r in rows if r["epoch"] == 8
+    ]
+    refit = good.user_attrs["result"]["refit_epochs"]
+    assert good.user_attrs["result"]["fold_values"] == [
+        r["val_accuracy"] for r in rows if r["epoch"] == refit
+    ]
 
     assert bad.state == TrialState.PRUNED
     ran = len(bad.user_attrs["result"]["fold_values"])
@@ -146,8 +158,9 @@ def test_trial_json_holds_fold_values_mean_and_std(tmp_path):
     assert record["value"] == trial.value
     assert record["mean"] == pytest.approx(np.mean(values))
     assert record["std"] == pytest.approx(np.std(values, ddof=1))
-    assert record["best_epochs"] == trial.user_attrs["result"]["best_epochs"]
-    assert len(record["best_epochs"]) == 4 and set(record["best_epochs"]) <= {1, 2}
+    assert record["epochs_trained"] == trial.user_attrs["result"]["epochs_trained"] == [2] * 4
+    assert record["refit_epochs"] == trial.user_attrs["result"]["refit_epochs"]
+    assert record["refit_epochs"] in {1, 2}
     assert record["params"] == {"train.optimizer.lr": 0.03}
     assert record["state"] == "COMPLETE" and record["reason"] is None
 
@@ -182,6 +195,10 @@ def test_median_pruner_prunes_in_the_first_fold(tmp_path):
 )
 def test_objective_names_with_underscores(objective, expected):
     spec = parse_spec(
-        {"data": "iris", "model": "linear", "tune": {"objective": objective, "space": {"seed": [0]}}}
+        {
+            "data": "iris",
+            "model": "linear",
+            "tune": {"objective": objective, "space": {"seed": [0]}},
+        }
     )
     assert objective_of(spec, "classification") == expected

@@ -6,9 +6,9 @@ import json
 import shutil
 import sqlite3
 import sys
-import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
@@ -166,7 +166,8 @@ def test_failures_are_results(cli, tmp_path):
     )
     assert record["state"] == "FAIL" and "non-finite loss at epoch" in record["reason"]
     assert "1 complete, 0 pruned, 1 failed" in proc.stdout
-    assert (tmp_path / "s" / "best" / "metrics.json").is_file()
+    refit = json.loads((tmp_path / "s" / "best" / "metrics.json").read_text())
+    assert 0 <= refit["test"]["accuracy"]["value"] <= 1  # the surviving best was refit and tested
 
 
 def test_all_trials_failing_exits_1_with_the_reasons(cli, tmp_path):
@@ -227,9 +228,7 @@ def test_two_workers_share_sqlite_for_exactly_40_trials(cli, tmp_path):
         tmp_path,
         train={"epochs": 1, "batch_size": 32, "optimizer": {"name": "adam", "lr": 0.01}},
     )
-    start = time.perf_counter()
     proc = cli("tune", str(spec), "--out", "s", "--trials", "40", "--workers", "2")
-    took = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr
     output = proc.stdout + proc.stderr
     assert "database is locked" not in output
@@ -241,7 +240,6 @@ def test_two_workers_share_sqlite_for_exactly_40_trials(cli, tmp_path):
     assert sorted(p.name for p in (tmp_path / "s" / "trials").iterdir()) == sorted(
         str(n) for n in range(40)
     )
-    assert took < 120
 
 
 def test_best_versus_runner_up_is_tested_and_saved(tmp_path):
@@ -266,4 +264,5 @@ def test_best_versus_runner_up_is_tested_and_saved(tmp_path):
     holdout = spec | {"split": {"test": 0.2, "val": 0.25}, "name": "bvr2"}
     result = tunelab.tune(holdout, out=tmp_path / "h", quiet=True)
     assert result.best_vs_runner_up["test"] == "paired bootstrap"
-    assert (tmp_path / "h" / "trials" / "0" / "predictions.npz").is_file()
+    with np.load(tmp_path / "h" / "trials" / "0" / "predictions.npz") as preds:
+        assert len(preds["val_index"]) == len(preds["val_score"]) > 0  # what the test compared

@@ -7,6 +7,7 @@ Classification metrics are ``fn(y_true, y_score)`` with class indices (n,) and c
 
 from __future__ import annotations
 
+from tunelab.evaluate._bbc import BBCResult, bbc_cv
 from tunelab.evaluate._bootstrap import CI, bootstrap_ci
 from tunelab.evaluate._calibration import (
     apply_temperature,
@@ -18,7 +19,6 @@ from tunelab.evaluate._calibration import (
 from tunelab.evaluate._metrics import (
     DEFAULT_METRICS,
     METRICS,
-    register_metric,
     Metric,
     accuracy,
     balanced_accuracy,
@@ -34,6 +34,7 @@ from tunelab.evaluate._metrics import (
     precision,
     r2,
     recall,
+    register_metric,
     rmse,
     roc_auc,
     top_k_accuracy,
@@ -70,6 +71,8 @@ __all__ = [
     "rmse",
     "roc_auc",
     "top_k_accuracy",
+    "BBCResult",
+    "bbc_cv",
     "CI",
     "bootstrap_ci",
     "apply_temperature",

@@ -57,7 +57,10 @@ NonNegFloat = Annotated[float, Field(ge=0.0)]
 class Options(BaseModel):
     """Base of every options class (and of every node of the spec tree): unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False, protected_namespaces=())
+    # NaN and inf are no setting's value (an `lr: .inf` would train to a non-finite loss)
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, protected_namespaces=(), allow_inf_nan=False
+    )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tunelab.evaluate import (
     paired_bootstrap_diff,
     verdict,
 )
-from tunelab.runs import Run, read_json
+from tunelab.runs import Run, log_test_evaluation, read_json, seal_of_run
 
 __all__ = ["Comparison", "MetricComparison", "compare_runs"]
 
@@ -48,6 +48,7 @@ class Comparison:
     level: float
     metrics: list[MetricComparison] = field(default_factory=list)
     folds: dict | None = None  # corrected resampled t-test over CV folds, when both have them
+    looks: list[dict] = field(default_factory=list)  # {study, evaluations} per seal looked at
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -64,7 +65,10 @@ def compare_runs(
     seed: int = 0,
 ) -> Comparison:
     """Compare two runs on the same part: McNemar for accuracy, a paired bootstrap for every
-    metric, and the Nadeau-Bengio corrected t-test when both carry results of the same folds."""
+    metric, and the Nadeau-Bengio corrected t-test when both carry results of the same folds.
+
+    On the test part, the comparison is a look at it: logged in the seal of every study that
+    seals either run (``result.looks``)."""
     run_a, run_b = (r if isinstance(r, Run) else Run(r) for r in (a, b))
     if split not in ("test", "val"):
         raise SpecError(f"--split: expected test or val; got {split!r}")
@@ -114,7 +118,16 @@ def compare_runs(
             )
         )
     result.folds = _fold_test(run_a, run_b, names[0], label_a, label_b, level)
+    if split == "test":
+        result.looks = _log_looks(run_a, run_b)
     return result
+
+
+def _log_looks(a: Run, b: Run) -> list[dict]:
+    """Log the comparison once in each seal that covers the runs' test part."""
+    folders = dict.fromkeys(f.resolve() for f in (seal_of_run(a.path), seal_of_run(b.path)) if f)
+    who = f"compare {a.path.resolve()} {b.path.resolve()}"
+    return [{"study": str(f), "evaluations": log_test_evaluation(f, run=who)} for f in folders]
 
 
 def _same_part(a: Run, b: Run, split: str) -> None:

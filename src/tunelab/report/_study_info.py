@@ -24,7 +24,9 @@ class TrialRow:
     state: str  # COMPLETE, PRUNED, FAIL, RUNNING, WAITING
     value: float | None
     params: dict[str, object]
-    fold_values: list[float] = field(default_factory=list)
+    fold_values: list[float] = field(default_factory=list)  # each fold's value at refit_epochs
+    epochs_trained: list[int] = field(default_factory=list)  # per fold
+    refit_epochs: int | None = None  # the refit rule's epoch count: what its value was taken at
     mean: float | None = None
     std: float | None = None
     reason: str | None = None
@@ -54,6 +56,9 @@ class StudyInfo:
     best_metrics: list[MetricRow]  # the refit's metrics with their intervals
     refit_seeds: dict | None
     spec_text: str
+    # the best of N is optimistic: {"n_trials", "caveat", "bbc": BBC-CV estimate with its
+    # interval, or None}; None for one completed trial or a study from before it was recorded
+    winners_curse: dict | None = None
 
 
 def load_study(path: str | Path, *, storage: str | None = None) -> optuna.Study:
@@ -131,6 +136,7 @@ def study_info(
         else [],
         refit_seeds=result.get("refit_seeds"),
         spec_text=spec_text,
+        winners_curse=result.get("winners_curse"),
     )
 
 
@@ -170,6 +176,8 @@ def _row(folder: Path, t: optuna.trial.FrozenTrial) -> TrialRow:
         value=t.value,
         params=result.get("values") or dict(t.params),
         fold_values=folds,
+        epochs_trained=[int(e) for e in result.get("epochs_trained") or []],
+        refit_epochs=result.get("refit_epochs"),
         mean=float(np.mean(finite)) if finite else None,
         std=float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
         reason=result.get("reason") or t.user_attrs.get("fail_reason"),

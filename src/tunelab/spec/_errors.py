@@ -82,6 +82,7 @@ def _all_tags() -> set[str]:
 def _dotted(keys: list[str | int]) -> str:
     out = ""
     for k in keys:
+        k = k if k != "" else '""'  # an empty key is shown, not dropped
         out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
     return out or "(top level)"
 

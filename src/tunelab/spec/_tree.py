@@ -47,6 +47,7 @@ __all__ = [
     "TrainSpec",
     "EvaluateSpec",
     "CISpec",
+    "SealRef",
     "TuneSpec",
     "SpaceRange",
     "SpaceChoice",
@@ -192,7 +193,8 @@ class TrainSpec(_Node):
     @classmethod
     def _device(cls, value: str) -> str:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
-            raise ValueError(f"expected auto, cpu, cuda or cuda:N; got {value!r}")
+            hint = did_you_mean(value, ("auto", "cpu", "cuda", "mps"))
+            raise ValueError(f"expected auto, cpu, cuda or cuda:N; got {value!r}{hint}")
         return value
 
 
@@ -205,9 +207,21 @@ class CISpec(_Node):
     stratified: bool = Field(False, description="resample within each class")
 
 
+class SealRef(_Node):
+    """The study whose ``seal.json`` covers this spec's test part (written by ``tunelab tune``)."""
+
+    study: str = Field(description="absolute path of the study folder")
+    fingerprint: str = Field(description="the sealed test part's content fingerprint")
+
+
 class EvaluateSpec(_Node):
     metrics: list[str] | None = Field(None, description="default: every metric of the task")
     test: bool = Field(True, description="evaluate the sealed test part once at the end of train")
+    seal: SealRef | None = Field(
+        None,
+        description="set by tunelab tune in every spec it writes: each evaluation of the test "
+        "part is logged in that study's seal.json",
+    )
     ci: CISpec = Field(default_factory=CISpec)
     temperature: bool = Field(
         False,

@@ -15,6 +15,8 @@ _EXPORTS = {
     "Console": "_console",
     "format_epoch": "_console",
     "History": "_fit",
+    "EpochChoice": "_fit",
+    "choose_epoch": "_fit",
     "fit": "_fit",
     "predict": "_fit",
     "build_loss": "_losses",

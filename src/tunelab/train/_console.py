@@ -149,8 +149,19 @@ class Console:
             self.rich.print(note, markup=False, highlight=False)
 
     def summary(
-        self, run, metrics, history, fold_rows, affine: str | None, *, seconds: float
+        self,
+        run,
+        metrics,
+        history,
+        fold_rows,
+        affine: str | None,
+        *,
+        seconds: float,
+        best: str | None = None,
+        refit: str | None = None,
     ) -> None:
+        """``best``: the best-epoch line of a run without a refit; ``refit``: what a refit
+        trained (it has no validation part, so no best epoch)."""
         self._stop_progress()
         if fold_rows:
             keys = list(fold_rows[0])
@@ -173,5 +184,5 @@ class Console:
         self.metrics_table(metrics)
         if affine:
             self.rich.print(affine, markup=False)
-        best = f"best epoch {history.best_epoch}, " if history.best_epoch else ""
-        self.rich.print(f"{best}{seconds:.1f}s in all; saved to {run.path}", markup=False)
+        head = "".join(f"{text}, " for text in (refit, best) if text)
+        self.rich.print(f"{head}{seconds:.1f}s in all; saved to {run.path}", markup=False)

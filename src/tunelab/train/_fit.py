@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +19,15 @@ from tunelab.train._losses import build_loss, to_scores
 from tunelab.train._optimizers import build_optimizer
 from tunelab.train._schedules import Schedule
 
-__all__ = ["fit", "predict", "History", "TRAIN_SIDE_METRICS"]
+__all__ = [
+    "fit",
+    "predict",
+    "History",
+    "TRAIN_SIDE_METRICS",
+    "EpochChoice",
+    "choose_epoch",
+    "monitored",
+]
 
 # metrics that can be accumulated on the device during the epoch, from the training batches
 TRAIN_SIDE_METRICS = {"classification": ("accuracy",), "regression": ("mse", "rmse", "mae")}
@@ -27,7 +35,11 @@ TRAIN_SIDE_METRICS = {"classification": ("accuracy",), "regression": ("mse", "rm
 
 @dataclass
 class History:
-    """Per-epoch rows plus how training ended."""
+    """Per-epoch rows plus how training ended.
+
+    ``best_epoch`` is :func:`choose_epoch` of the monitored value (see :func:`monitored`) over
+    these rows; None without a validation part (a refit), where there is nothing to choose by.
+    """
 
     rows: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None
@@ -35,6 +47,71 @@ class History:
     failure: str | None = None  # e.g. "non-finite loss at epoch 3, step 12"
     pruned: bool = False
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class EpochChoice:
+    """The epoch count the refit rule picks, and the value that goes with it."""
+
+    epoch: int
+    value: float  # the mean over folds of the curve at ``epoch``
+    fold_values: list[float]  # each fold's value at ``epoch``
+
+
+def choose_epoch(
+    histories: Sequence[Sequence[Mapping[str, float]]], key: str, *, maximize: bool
+) -> EpochChoice | None:
+    """The refit rule: the epoch count to train for, and the value a configuration reports.
+
+    ``histories`` holds one list of per-epoch rows per fold (one list for a holdout split).
+    The curve is the mean over folds of ``key`` at each epoch that every fold reached with a
+    finite value; the chosen epoch ``E`` is the best point of that curve (the earliest on
+    ties), and the value is the curve at ``E``. A refit on all non-test data trains exactly
+    ``E`` epochs, so the value a trial reports is the value measured at the epoch count its
+    refit uses: the same number of weight updates per sample, the same point of the schedule
+    (scaled to the refit's size).
+
+    Why this rule: the epoch count is tuned like any other hyperparameter, and it has to be one
+    number for the refit (which has no validation part to stop on). Each fold's own best epoch
+    (and a median of them) is a different, noisier choice whose value was never measured; the
+    last epoch wastes what the curve shows. The best of the mean curve is the epoch count whose
+    cross-validated value is known, and it is what gets trained. Early stopping ends folds at
+    different epochs: the curve stops where the shortest fold stopped, which lies past that
+    fold's own best by the patience, so the peak is inside it. With early stopping but no
+    restore the rule is the same: what is reported is what is refit.
+
+    Returns None when no epoch has a finite value in every fold.
+
+    Example:
+        >>> folds = [[{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.7}],
+        ...          [{"epoch": 1, "val_acc": 0.6}, {"epoch": 2, "val_acc": 0.5}]]
+        >>> choose_epoch(folds, "val_acc", maximize=True).epoch
+        2
+    """
+    curves = [
+        {int(r["epoch"]): float(r[key]) for r in rows if key in r and math.isfinite(r[key])}
+        for rows in histories
+    ]
+    if not curves:
+        return None
+    common = sorted(set.intersection(*(set(c) for c in curves)))
+    if not common:
+        return None
+    means = {e: float(np.mean([c[e] for c in curves])) for e in common}
+    best = (max if maximize else min)(means.values())
+    epoch = min(e for e, v in means.items() if v == best)
+    return EpochChoice(epoch, best, [c[epoch] for c in curves])
+
+
+def monitored(cfg: TrainSpec, *, has_val: bool) -> tuple[str, bool] | None:
+    """``(key, maximize)`` of what ``tunelab train`` chooses its best epoch by: the early
+    stopping monitor, else ``val_loss``; None without a validation part."""
+    if not has_val:
+        return None
+    if cfg.early_stopping is None:
+        return "val_loss", False
+    mode, key = cfg.early_stopping.mode, cfg.early_stopping.monitor
+    return key, mode == "max" or (mode == "auto" and greater_is_better(key))
 
 
 @torch.inference_mode()
@@ -116,10 +193,8 @@ def fit(
     l2 = cfg.optimizer.weight_decay if opt.get("l2_in_loss") else 0.0
     train_side = [m for m in metrics if m in TRAIN_SIDE_METRICS[task]]
     binary_logit = LOSSES.for_options(type(loss)).extra.get("outputs") == 1
-    monitor = (
-        cfg.early_stopping.monitor if cfg.early_stopping else ("val_loss" if val else "train_loss")
-    )
-    history, step, best = History(), 0, None
+    monitor = monitored(cfg, has_val=val is not None)
+    history, step = History(), 0
     check_every = max(1, steps // 10)
     started = time.perf_counter()
 
@@ -142,7 +217,7 @@ def fit(
         resume.restore(
             model=model, optimizer=optimizer, schedule=schedule, generator=gen, callbacks=callbacks
         )
-        start, step, best = resume.epoch + 1, resume.step, resume.best
+        start, step = resume.epoch + 1, resume.step
         history.rows, history.best_epoch = list(resume.rows), resume.best_epoch
         started -= resume.seconds  # history.seconds includes the time before the interruption
 
@@ -220,11 +295,7 @@ def fit(
         history.rows.append(row)
 
         # --- bookkeeping and decisions: best epoch, schedule, callbacks
-        mode = cfg.early_stopping.mode if cfg.early_stopping else "auto"
-        higher = mode == "max" or (mode == "auto" and greater_is_better(monitor))
-        value = row.get(monitor, row["train_loss"])
-        if math.isfinite(value) and (best is None or (value > best if higher else value < best)):
-            best, history.best_epoch = value, epoch
+        best = _best_so_far(history, monitor)
         schedule.epoch_end(
             row, greater_is_better=greater_is_better(getattr(cfg.schedule, "monitor", "val_loss"))
         )
@@ -255,8 +326,18 @@ def fit(
 
     for cb in callbacks:
         cb.on_fit_end(model)
+    _best_so_far(history, monitor)
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _best_so_far(history: History, monitor: tuple[str, bool] | None) -> float | None:
+    """Set ``history.best_epoch`` by the refit rule (one curve); return the best value."""
+    choice = None
+    if monitor is not None:
+        choice = choose_epoch([history.rows], monitor[0], maximize=monitor[1])
+    history.best_epoch = choice.epoch if choice else None
+    return choice.value if choice else None
 
 
 def _target_dims(y: torch.Tensor) -> int:

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunelab.data import Dataset, Splits, Standardizer, fit_standardizer, load_dataset, make_splits
+from tunelab.data import (
+    Dataset,
+    Splits,
+    Standardizer,
+    fingerprint,
+    fit_standardizer,
+    load_dataset,
+    make_splits,
+)
 from tunelab.errors import RunError, SpecError, did_you_mean
 from tunelab.evaluate import (
     DEFAULT_METRICS,
@@ -36,10 +44,13 @@ from tunelab.runs import (
     Run,
     append_jsonl,
     atomic_write,
+    command_line,
     ensure_writable,
     environment,
     load_weights,
     log_test_evaluation,
+    log_unsealed_look,
+    missing_seal,
     prepare_out_dir,
     read_json,
     save_weights,
@@ -58,7 +69,7 @@ from tunelab.train._checkpoint import (
 )
 from tunelab.train._console import Console
 from tunelab.train._diagnosis import diagnose
-from tunelab.train._fit import TRAIN_SIDE_METRICS, History, fit, predict
+from tunelab.train._fit import TRAIN_SIDE_METRICS, History, choose_epoch, fit, monitored, predict
 from tunelab.train._losses import build_loss, default_loss, outputs_for, to_scores
 
 __all__ = ["train", "resume", "evaluate", "resolve_device", "Prepared", "prepare", "train_fold"]
@@ -283,8 +294,10 @@ def train(
     With holdout splits the model is trained once; with ``split.cv`` it is trained on every
     fold (validation metrics come from the out-of-fold predictions), then refit on all
     non-test data. The sealed test part is evaluated once at the end when
-    ``evaluate.test`` is true. With ``refit_epochs`` (the refit of a study's best) one model
-    is trained on all non-test data for that many epochs, with no validation part. ``reuse``
+    ``evaluate.test`` is true; when a study's seal covers it (a spec the study wrote names
+    it in ``evaluate.seal``) the look is logged in that ``seal.json``. With ``refit_epochs``
+    (the refit of a study's best) one model is trained on all non-test data for that many
+    epochs, with no validation part, and the study logs its look itself. ``reuse``
     keeps the data and splits of an earlier :class:`Prepared` (a study's, e.g. an outer fold).
 
     A holdout run writes ``checkpoint.safetensors`` after every epoch while it trains and
@@ -349,7 +362,7 @@ def resume(run: Run | str | Path, *, quiet: bool = False, console: Console | Non
         {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "after_epoch": state.epoch,
-            "command": sys.argv,
+            "command": command_line(),
         }
     )
     write_json(run.path / "env.json", env)
@@ -414,8 +427,9 @@ def _train_and_record(
     n_folds = len(splits.folds)
     fold_rows: list[dict] = []
     oof_scores: dict[int, np.ndarray] = {}
-    best_epochs = []
+    fold_histories: list[list[dict]] = []
     history: History | None = None
+    refit_rule: str | None = None  # why the refit trains as many epochs as it does
     # a holdout run is resumable: its training state is saved after every epoch
     checkpoint = _checkpointer(path) if n_folds == 1 and not refit_only else None
     for k, fold in enumerate(splits.folds if refit_epochs is None else []):
@@ -437,13 +451,19 @@ def _train_and_record(
             raise RunError(f"training failed: {history.failure}")
         if history.stop_reason:
             console.note(history.stop_reason)
-        best_epochs.append(history.best_epoch or len(history.rows))
+        fold_histories.append(history.rows)
         if n_folds > 1:
             scores, values = evaluate_part(prep, model, fold.val)
             oof_scores.update(zip(fold.val.tolist(), scores, strict=True))
             fold_rows.append(values)
     if n_folds > 1 or refit_epochs is not None:
-        refit_epochs = refit_epochs or int(round(float(np.median(best_epochs))))
+        if refit_epochs is None:  # the refit rule on what the folds' best epochs are chosen by
+            key, maximize = monitored(spec.train, has_val=True)
+            choice = choose_epoch(fold_histories, key, maximize=maximize)
+            refit_epochs = choice.epoch if choice else spec.train.epochs
+            refit_rule = f"the best epoch of the mean {key} over {n_folds} folds"
+        else:
+            refit_rule = "the refit rule of the study"
         console.note(f"refit on all {len(splits.dev)} non-test samples for {refit_epochs} epochs")
         model, history, stats = train_fold(
             prep,
@@ -479,7 +499,11 @@ def _train_and_record(
         metrics["val"] = _slots(prep, val_idx, val_scores, val_values)
         arrays = {"val_index": val_idx, "val_y": prep.ds.y[val_idx], "val_score": val_scores}
     if spec.evaluate.test and len(splits.test):
+        # a refit's look is logged by its study, with the trial it refits
+        sealed = None if refit_only else _before_test_look(run, spec)
         test_scores, test_values = evaluate_part(prep, model, splits.test)
+        if sealed is not None:
+            _log_test_look(run, spec, sealed, test_values, fingerprint(ds, splits.test))
         metrics["test"] = _slots(prep, splits.test, test_scores, test_values)
         arrays |= {
             "test_index": splits.test,
@@ -506,10 +530,20 @@ def _train_and_record(
         fold_rows,
         _affine_summary(spec, ds, model),
         seconds=time.perf_counter() - started,
+        best=None if refit_rule else _best_label(spec, history),
+        refit=f"refit: trained {len(history.rows)} epochs ({refit_rule})" if refit_rule else None,
     )
     if diagnosis and not console.quiet:
         console.print(f"diagnosis: {diagnosis['verdict']}", markup=False)
     return run
+
+
+def _best_label(spec: Spec, history: History) -> str | None:
+    """``best epoch 7 by val_loss of 10 trained`` (the refit rule on one curve), or None."""
+    watched = monitored(spec.train, has_val=True)
+    if history.best_epoch is None or watched is None:
+        return None
+    return f"best epoch {history.best_epoch} by {watched[0]} of {len(history.rows)} trained"
 
 
 def evaluate(
@@ -544,8 +578,14 @@ def evaluate(
     else:
         idx = splits.dev if len(splits.folds) > 1 else splits.folds[0].train
     model = _load_model(run, prep)
-    if split == "test":
-        _warn_if_sealed(run)
+    sealed = _before_test_look(run, spec) if split == "test" else None
+    if split == "val" and any(row.get("fold") == "refit" for row in run.history):
+        print(
+            f"warning: {run.path} is a refit on all non-test data: its model was trained on "
+            "these val rows, so this val score is not an honest estimate (the study's trial "
+            "values are; so is one look at the sealed test part)",
+            file=sys.stderr,
+        )
     scores, values = evaluate_part(prep, model, idx)
     metrics = run.metrics
     metrics[split] = _slots(prep, idx, scores, values)
@@ -556,21 +596,44 @@ def evaluate(
     console = console or Console(quiet=quiet)
     if not console.quiet:
         console.metrics_table({split: metrics[split]})
-    folder = seal_of_run(run.path) if split == "test" else None
-    if folder is not None:
-        log_test_evaluation(folder, run=run.path, metrics=values)
+    if sealed is not None:
+        _log_test_look(run, spec, sealed, values, fingerprint(prep.ds, idx))
     return values
 
 
-def _warn_if_sealed(run: Run) -> None:
-    folder = seal_of_run(run.path)
-    used = test_evaluations(folder) if folder else 0
-    if used:
+def _before_test_look(run: Run, spec: Spec) -> tuple[Path | None, str | None] | None:
+    """Before a look at the test part: the study whose seal covers it, warned about when it
+    has been looked at already; or why the seal the spec names cannot be found (warned).
+    None when no seal covers it."""
+    folder = seal_of_run(run.path, spec)
+    ref = spec.evaluate.seal
+    if folder is None and ref is None:
+        return None
+    why = missing_seal(ref) if folder is None else None
+    if why is not None:
+        print(
+            f"warning: this test part is sealed by study {ref.study}, but {why}; this look is "
+            f"recorded in {run.path / 'env.json'} only",
+            file=sys.stderr,
+        )
+    elif used := test_evaluations(folder):
         print(
             f"warning: the sealed test part of study {folder} has been evaluated {used} time(s) "
             "already; every further look makes the test estimate less honest",
             file=sys.stderr,
         )
+    return folder, why
+
+
+def _log_test_look(
+    run: Run, spec: Spec, sealed: tuple[Path | None, str | None], values: dict, fp: str
+) -> None:
+    """Log a look at a sealed test part in the study's seal, or in the run if it is missing."""
+    folder, why = sealed
+    if folder is not None:
+        log_test_evaluation(folder, run=run.path.resolve(), metrics=values, fingerprint=fp)
+    elif why is not None and spec.evaluate.seal is not None:
+        log_unsealed_look(run.path, spec.evaluate.seal, why=why, metrics=values)
 
 
 def _load_model(run: Run, prep: Prepared) -> torch.nn.Module:

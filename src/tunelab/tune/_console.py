@@ -14,7 +14,7 @@ from rich.table import Table
 
 from tunelab.data import describe_duplicates
 
-__all__ = ["StudyConsole", "format_params"]
+__all__ = ["StudyConsole", "format_params", "curse_note"]
 
 
 def _num(value: float | None) -> str:
@@ -35,7 +35,8 @@ def format_params(values: dict) -> str:
 
 
 def result_of(trial: optuna.trial.FrozenTrial) -> dict:
-    """What a trial stored about itself: values, fold_values, best_epochs, seconds, reason."""
+    """What a trial stored about itself: values, fold_values, epochs_trained, refit_epochs,
+    seconds, reason."""
     return trial.user_attrs.get("result") or {}
 
 
@@ -46,6 +47,19 @@ def _value(trial: optuna.trial.FrozenTrial) -> str:
             return f"{_num(float(np.mean(folds)))} ± {_num(float(np.std(folds, ddof=1)))}"
         return _num(trial.value)
     return ""
+
+
+def curse_note(curse: dict | None) -> str:
+    """`` (best of 15: optimistic; bias-corrected BBC-CV estimate 0.55 [0.47, 0.63])``."""
+    if not curse:
+        return ""
+    bbc = curse.get("bbc")
+    if not bbc or bbc.get("estimate") is None or not math.isfinite(bbc["estimate"]):
+        return f" ({curse['caveat']})"
+    return (
+        f" ({curse['caveat']}; bias-corrected BBC-CV estimate {_num(bbc['estimate'])} "
+        f"[{_num(bbc['low'])}, {_num(bbc['high'])}])"
+    )
 
 
 class StudyConsole:
@@ -185,7 +199,17 @@ class StudyConsole:
             self._progress.stop()
             self._progress = None
 
-    def summary(self, study: optuna.Study, *, top: int, metric: str, maximize: bool) -> None:
+    def summary(
+        self,
+        study: optuna.Study,
+        *,
+        top: int,
+        metric: str,
+        maximize: bool,
+        curse: dict | None = None,
+    ) -> None:
+        """The top trials, the counts, and the best with its winner's-curse caveat (``curse``:
+        see ``winners_curse`` in ``tune/_run.py``)."""
         trials = study.get_trials(deepcopy=False)
         done = [t for t in trials if t.state == TrialState.COMPLETE]
         done.sort(key=lambda t: t.value, reverse=maximize)
@@ -198,15 +222,19 @@ class StudyConsole:
             show_edge=False,
             header_style="bold",
         )
-        for col in ("rank", "trial", f"val.{metric}", "epochs", "params"):
+        columns = ("rank", "trial", f"val.{metric}", "epochs trained", "refit epochs", "params")
+        for col in columns:
             table.add_column(col, justify="right" if col != "params" else "left")
         for rank, trial in enumerate(done[:top], 1):
+            stored = result_of(trial)
+            refit = stored.get("refit_epochs")
             table.add_row(
                 str(rank),
                 str(trial.number),
                 _value(trial),
-                ",".join(map(str, result_of(trial).get("best_epochs") or [])),
-                format_params(result_of(trial).get("values") or {}),
+                ",".join(map(str, stored.get("epochs_trained") or [])),
+                "" if refit is None else str(refit),
+                format_params(stored.get("values") or {}),
             )
         self.rich.print(table)
         self.rich.print(
@@ -216,7 +244,10 @@ class StudyConsole:
             markup=False,
         )
         best = study.best_trial
-        self.rich.print(f"best: trial {best.number}, val.{metric} {_value(best)}", markup=False)
+        self.rich.print(
+            f"best: trial {best.number}, val.{metric} {_value(best)}{curse_note(curse)}",
+            markup=False,
+        )
         for path, value in (result_of(best).get("values") or {}).items():
             self.rich.print(f"  {path}: {value}", markup=False)
 

@@ -10,8 +10,13 @@ Pruning semantics (what a pruner compares):
   pruner runs a paired Wilcoxon signed-rank test of the trial's finished folds against the best
   trial's same folds, and stops the trial once it is significantly worse.
 
-A trial's value is the mean over folds of the objective at the epoch the fold's model ends
-with: the last epoch, or the best one when early stopping restores the best weights.
+A trial's value follows the refit rule (:func:`tunelab.train.choose_epoch`): the epoch count
+``E`` is the best epoch of the mean-over-folds objective curve, the value is that curve at
+``E``, and the refit of the trial trains ``E`` epochs. The trial's validation predictions
+(out-of-fold under CV) are those of each fold's model after epoch ``E``, so the best-versus-
+runner-up test and the bias-corrected estimate judge the same models the value came from.
+Pruners see each epoch's objective as it is logged; the wilcoxon pruner sees each fold's
+value at the epoch its model ended with (last, or restored best), as the rule needs every fold.
 """
 
 from __future__ import annotations
@@ -25,10 +30,20 @@ from typing import Any
 
 import numpy as np
 import optuna
+import torch
 
 from tunelab.errors import TunelabError
 from tunelab.runs import append_jsonl, write_json
-from tunelab.train import Callback, Prepared, Prune, evaluate_part, prepare, train_fold
+from tunelab.train import (
+    Callback,
+    Prepared,
+    Prune,
+    choose_epoch,
+    predict,
+    prepare,
+    to_scores,
+    train_fold,
+)
 from tunelab.tune._space import Param, sample, trial_spec
 from tunelab.tune._study import disk_trouble
 
@@ -59,8 +74,11 @@ class TrialContext:
 class Outcome:
     state: str  # COMPLETE | PRUNED | FAIL
     value: float | None = None
+    # each fold's value at refit_epochs; for a trial the wilcoxon pruner stopped, each
+    # finished fold's value as reported to it
     fold_values: list[float] = field(default_factory=list)
-    best_epochs: list[int] = field(default_factory=list)
+    epochs_trained: list[int] = field(default_factory=list)  # per fold
+    refit_epochs: int | None = None  # the refit rule's epoch count
     reason: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -81,6 +99,24 @@ class _Report(Callback):
         self.trial.report(value, step)
         if self.trial.should_prune():
             return Prune(f"pruned at step {step} ({self.key} {value:.4g})")
+        return None
+
+
+class _EpochScores(Callback):
+    """The fold model's validation scores after every epoch, kept in memory, so that the
+    trial's predictions are those of the epoch the refit rule picks once all folds are done."""
+
+    def __init__(self, prep: Prepared, val_idx: np.ndarray):
+        self.prep = prep
+        self.idx = torch.as_tensor(val_idx, device=prep.device)
+        self.scores: dict[int, np.ndarray] = {}
+
+    def on_epoch_end(self, epoch, logs, model):
+        prep = self.prep
+        out = predict(
+            model, prep.X[self.idx], batch_size=prep.spec.train.eval_batch_size, bf16=prep.bf16
+        )
+        self.scores[epoch] = to_scores(out, prep.loss, task=prep.ds.task).cpu().numpy()
         return None
 
 
@@ -133,19 +169,20 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
     folds = prep.splits.folds
     epochs = spec.train.epochs
     restore = bool(spec.train.early_stopping and spec.train.early_stopping.restore_best)
-    oof_index: list[np.ndarray] = []
-    oof_score: list[np.ndarray] = []
+    histories: list[list[dict]] = []
+    scores: list[_EpochScores] = []
     for k, fold in enumerate(folds):
         # no pruner, no per-epoch reports: the curves are in history.jsonl, not worth a write each
         report = ctx.prunes and not ctx.wilcoxon
-        callbacks = [_Report(trial, ctx.key, offset=k * epochs)] if report else []
+        callbacks: list[Callback] = [_Report(trial, ctx.key, offset=k * epochs)] if report else []
+        scores.append(_EpochScores(prep, fold.val))
         tag = {"fold": k} if len(folds) > 1 else {}
-        model, history, _ = train_fold(
+        _, history, _ = train_fold(
             prep,
             fold.train,
             fold.val,
             seed=spec.seed + k,
-            callbacks=callbacks,
+            callbacks=[*callbacks, scores[-1]],
             on_epoch=lambda row, tag=tag: append_jsonl(folder / "history.jsonl", tag | row),
         )
         if history.failure:
@@ -153,37 +190,32 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
             return _done(outcome, "FAIL", reason=history.failure + where)
         if history.pruned:
             return _done(outcome, "PRUNED", reason=history.stop_reason)
-        chosen = history.best_epoch if restore and history.best_epoch else len(history.rows)
-        row = next(r for r in history.rows if r["epoch"] == chosen)
-        value = row.get(ctx.key)
-        if value is None or not math.isfinite(value):
-            return _done(outcome, "FAIL", reason=f"{ctx.key} is {value} after fold {k + 1}")
-        outcome.fold_values.append(float(value))
-        outcome.best_epochs.append(_best_epoch(history.rows, ctx.key, maximize=ctx.maximize))
-        oof_index.append(fold.val)
-        oof_score.append(evaluate_part(prep, model, fold.val)[0])
-        if ctx.wilcoxon:
+        histories.append(history.rows)
+        outcome.epochs_trained.append(len(history.rows))
+        if ctx.wilcoxon:  # the fold's value where its model ended (the rule needs every fold)
+            ended = history.best_epoch if restore and history.best_epoch else len(history.rows)
+            value = next(r for r in history.rows if r["epoch"] == ended).get(ctx.key)
+            if value is None or not math.isfinite(value):
+                return _done(outcome, "FAIL", reason=f"{ctx.key} is {value} after fold {k + 1}")
+            outcome.fold_values.append(float(value))
             trial.report(float(value), k)
             if trial.should_prune():
                 return _done(
                     outcome, "PRUNED", reason=f"wilcoxon: worse than the best after fold {k + 1}"
                 )
-    # the validation predictions (out-of-fold under CV): best versus runner-up is tested on them
+    choice = choose_epoch(histories, ctx.key, maximize=ctx.maximize)
+    if choice is None:
+        return _done(outcome, "FAIL", reason=f"{ctx.key} is not finite at any epoch of every fold")
+    outcome.fold_values, outcome.refit_epochs = choice.fold_values, choice.epoch
+    # the validation predictions (out-of-fold under CV) at the chosen epoch: best versus
+    # runner-up and the bias-corrected estimate are computed on them
     np.savez_compressed(
         folder / "predictions.npz",
-        val_index=np.concatenate(oof_index),
-        val_score=np.concatenate(oof_score),
+        val_index=np.concatenate([f.val for f in folds]),
+        val_score=np.concatenate([s.scores[choice.epoch] for s in scores]),
+        epoch=np.int64(choice.epoch),
     )
-    return _done(outcome, "COMPLETE", value=float(np.mean(outcome.fold_values)))
-
-
-def _best_epoch(rows: list[dict], key: str, *, maximize: bool) -> int:
-    """The epoch with the best objective (the earliest on ties): the refit's epoch count."""
-    scored = [(r[key], r["epoch"]) for r in rows if key in r and math.isfinite(r[key])]
-    if not scored:
-        return len(rows)
-    best = max(v for v, _ in scored) if maximize else min(v for v, _ in scored)
-    return min(epoch for v, epoch in scored if v == best)
+    return _done(outcome, "COMPLETE", value=choice.value)
 
 
 def _done(
@@ -203,7 +235,8 @@ def _record(number: int, outcome: Outcome) -> dict:
         "fold_values": values,
         "mean": float(np.mean(values)) if values else None,
         "std": float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else None),
-        "best_epochs": outcome.best_epochs,
+        "epochs_trained": outcome.epochs_trained,
+        "refit_epochs": outcome.refit_epochs,
         "reason": outcome.reason,
         "error": outcome.error,
         "seconds": outcome.seconds,

@@ -6,7 +6,6 @@ import contextlib
 import math
 import multiprocessing
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,16 +19,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.data import Fold, Splits
 from tunelab.errors import RunError, SpecError, StudyFailed, TunelabError
-from tunelab.evaluate import get_metric, greater_is_better
+from tunelab.evaluate import bbc_cv, get_metric, greater_is_better
 from tunelab.runs import Run, ensure_writable, read_json, write_json
 from tunelab.spec import Spec, dump_spec, load_spec, parse_spec, set_values
 from tunelab.train import Console, prepare, train
 from tunelab.tune._console import StudyConsole, result_of
 from tunelab.tune._objective import TrialContext, run_trial
 from tunelab.tune._samplers import build_pruner, build_sampler
-from tunelab.tune._seal import log_test_evaluation, seal
+from tunelab.tune._seal import log_test_evaluation, seal, with_seal
 from tunelab.tune._significance import best_vs_runner_up
-from tunelab.tune._space import Param, grid_space, parse_space, trial_spec
+from tunelab.tune._space import Param, fixed_seeds, grid_space, parse_space, trial_spec
 from tunelab.tune._study import (
     ask,
     disk_trouble,
@@ -62,6 +61,7 @@ class StudyResult:
     test_metrics: dict[str, float] | None = None
     nested: dict[str, Any] | None = field(default=None)
     best_vs_runner_up: dict[str, Any] | None = None
+    winners_curse: dict[str, Any] | None = None  # the best-of-N caveat and its BBC-CV estimate
 
 
 def objective_of(spec: Spec, task: str) -> tuple[str, bool]:
@@ -120,6 +120,7 @@ def tune(
             "the spec has no `tune` section: add tune: {space: {...}} "
             "(see examples/mnist_tune.yaml)"
         )
+    spec = fixed_seeds(spec)  # a searched `seed` never moves the data or the split
     if workers < 1:
         raise SpecError(f"--workers: expected at least 1; got {workers}")
     params = parse_space(spec.tune, spec)  # every entry checked before any data is loaded
@@ -171,8 +172,8 @@ def run_study(
     ensure_writable(folder, what="study folder")
     prep = prep or prepare(spec)
     metric, maximize = objective_of(spec, prep.ds.task)
-    seal(folder, prep.ds, prep.splits)
-    _record_spec(folder, spec, resume=resume)
+    sealed = seal(folder, prep.ds, prep.splits)
+    spec = _record_spec(folder, spec, resume=resume, sealed=sealed)
     storage = _storage_for(folder, storage, resume=resume)
     storage_obj, url = open_storage(folder, storage)
     total = spec.tune.trials
@@ -266,7 +267,13 @@ def run_study(
         direction="maximize" if maximize else "minimize",
         counts=counts,
     )
-    console.summary(study, top=spec.tune.top, metric=metric, maximize=maximize)
+    result.winners_curse = winners_curse(
+        study, folder, best=best.number, y=prep.ds.y, task=prep.ds.task, metric=metric,
+        seed=spec.seed,
+    )  # fmt: skip
+    console.summary(
+        study, top=spec.tune.top, metric=metric, maximize=maximize, curse=result.winners_curse
+    )
     result.best_vs_runner_up = best_vs_runner_up(
         study,
         folder,
@@ -293,6 +300,7 @@ def run_study(
             "direction": result.direction,
             "counts": counts,
             "refit_epochs": _refit_epochs(best),
+            "winners_curse": result.winners_curse,
             "test": result.test_metrics,
             "best_vs_runner_up": result.best_vs_runner_up,
             "refit_seeds": read_json(folder / "best_seeds" / "seeds.json")["summary"]
@@ -369,7 +377,8 @@ def _record(study: optuna.Study, trial: optuna.Trial, outcome) -> None:
             {
                 "values": outcome.params,
                 "fold_values": outcome.fold_values,
-                "best_epochs": outcome.best_epochs,
+                "epochs_trained": outcome.epochs_trained,
+                "refit_epochs": outcome.refit_epochs,
                 "seconds": round(outcome.seconds, 3),
                 "reason": outcome.reason,
             },
@@ -501,9 +510,51 @@ def _context(spec: Spec, params: list[Param], prep, folder: Path) -> TrialContex
     )
 
 
+def winners_curse(
+    study: optuna.Study,
+    folder: Path,
+    *,
+    best: int,
+    y: np.ndarray,
+    task: str,
+    metric: str,
+    seed: int = 0,
+) -> dict[str, Any] | None:
+    """The best of N completed trials is optimistic: the caveat, and beside it a BBC-CV
+    estimate (:func:`tunelab.evaluate.bbc_cv`) of what selecting the best achieves, from the
+    trials' validation (out-of-fold) predictions. None with fewer than two completed trials.
+
+    Only trials whose predictions cover the same rows as the best's take part (all of them,
+    unless the study was resumed from an older version); ``bbc`` is None when fewer than two do.
+    """
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if len(done) < 2:
+        return None
+    name = metric if metric != "loss" else ("log_loss" if task == "classification" else "mse")
+    pooled: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for trial in done:
+        path = folder / "trials" / str(trial.number) / "predictions.npz"
+        if path.is_file():
+            with np.load(path) as f:
+                order = np.argsort(f["val_index"], kind="stable")
+                pooled[trial.number] = (f["val_index"][order], f["val_score"][order])
+    rows = pooled[best][0] if best in pooled else None
+    same = [n for n, (idx, _) in pooled.items() if rows is not None and np.array_equal(idx, rows)]
+    record: dict[str, Any] = {
+        "n_trials": len(done),
+        "caveat": f"best of {len(done)}: optimistic",
+        "bbc": None,
+    }
+    if len(same) >= 2:
+        bbc = bbc_cv(task, y[rows], [pooled[n][1] for n in same], metric=name, seed=seed)
+        record["bbc"] = bbc.to_json() | {"trials": same, "selected": same[bbc.selected]}
+    return record
+
+
 def _refit_epochs(best: FrozenTrial) -> int | None:
-    epochs = result_of(best).get("best_epochs") or []
-    return int(round(statistics.median(epochs))) if epochs else None
+    """The epoch count the trial's value was measured at (the refit rule, see
+    :func:`tunelab.train.choose_epoch`); None for a trial stored without one."""
+    return result_of(best).get("refit_epochs")
 
 
 def _refit(best: FrozenTrial, best_spec: Spec, folder: Path, *, prep, seeds: int = 1):
@@ -568,15 +619,20 @@ def _storage_for(folder: Path, given: str | None, *, resume: bool) -> str | None
     return stored
 
 
-def _record_spec(folder: Path, spec: Spec, *, resume: bool) -> None:
-    """spec.yaml of the study; a resume must use the same spec (trials and timeout aside)."""
+def _record_spec(folder: Path, spec: Spec, *, resume: bool, sealed: dict) -> Spec:
+    """spec.yaml of the study, returned as every spec derived from it carries it: the split
+    seed fixed and ``evaluate.seal`` naming this study's seal, so a look at the test part
+    through ``best.yaml`` or the refit's ``spec.yaml`` is logged in ``seal.json`` too. A
+    resume must use the same spec (trials and timeout aside; the seal's path may move)."""
+    spec = with_seal(fixed_seeds(spec), folder, sealed)
     path = folder / "spec.yaml"
     if resume and path.is_file():
-        stored = load_spec(path).model_dump(mode="json")
+        stored = fixed_seeds(load_spec(path)).model_dump(mode="json")  # older studies too
         given = spec.model_dump(mode="json")
         for tree in (stored, given):
             tree["tune"].pop("trials", None)
             tree["tune"].pop("timeout", None)
+            tree["evaluate"].pop("seal", None)
         if stored != given:
             changed = sorted(_diff(stored, given))
             raise RunError(
@@ -584,6 +640,7 @@ def _record_spec(folder: Path, spec: Spec, *, resume: bool) -> None:
                 "resume with the same spec (only tune.trials and tune.timeout may change)"
             )
     path.write_text(dump_spec(spec), encoding="utf-8")
+    return spec
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:

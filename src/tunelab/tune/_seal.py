@@ -2,7 +2,9 @@
 
 ``seal.json`` holds the test part's size and content fingerprint, and a log of every
 evaluation on it (time, command, run). Trials never read the test part; the refit of the best
-reads it once; any later look is counted and warned about.
+reads it once; any later look is counted and warned about. Every spec the study writes names
+its seal (``evaluate.seal``), so ``tunelab train best.yaml`` and ``tunelab evaluate`` /
+``compare`` on its runs log their looks here too, wherever their run folders are.
 """
 
 from __future__ import annotations
@@ -12,9 +14,24 @@ from pathlib import Path
 
 from tunelab.data import Dataset, Splits, fingerprint
 from tunelab.errors import RunError
-from tunelab.runs import log_test_evaluation, read_json, seal_of_run, test_evaluations, write_json
+from tunelab.runs import (
+    log_test_evaluation,
+    missing_seal,
+    read_json,
+    seal_of_run,
+    test_evaluations,
+    write_json,
+)
+from tunelab.spec import Spec, parse_spec, set_values
 
-__all__ = ["seal", "log_test_evaluation", "seal_of_run", "test_evaluations"]
+__all__ = [
+    "seal",
+    "with_seal",
+    "log_test_evaluation",
+    "missing_seal",
+    "seal_of_run",
+    "test_evaluations",
+]
 
 
 def seal(folder: Path, ds: Dataset, splits: Splits) -> dict:
@@ -37,6 +54,13 @@ def seal(folder: Path, ds: Dataset, splits: Splits) -> dict:
     record = current | {"sealed": _now(), "evaluations": []}
     write_json(path, record)
     return record
+
+
+def with_seal(spec: Spec, folder: Path, record: dict) -> Spec:
+    """The spec with ``evaluate.seal`` naming the study in ``folder`` and its test fingerprint:
+    every spec derived from it (``best.yaml``, a refit's ``spec.yaml``) logs its looks there."""
+    ref = {"study": str(folder.resolve()), "fingerprint": record["test_fingerprint"]}
+    return parse_spec(set_values(spec.model_dump(mode="json"), {"evaluate.seal": ref}))
 
 
 def _now() -> str:

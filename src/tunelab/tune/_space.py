@@ -18,9 +18,27 @@ import optuna
 from tunelab.errors import SpecError
 from tunelab.spec import SpaceChoice, SpaceRange, Spec, TuneSpec, parse_spec, set_values
 
-__all__ = ["Param", "parse_space", "sample", "grid_space", "lookup", "trial_spec"]
+__all__ = [
+    "Param",
+    "parse_space",
+    "sample",
+    "grid_space",
+    "lookup",
+    "trial_spec",
+    "fixed_seeds",
+]
 
-_FORBIDDEN = ("tune", "split", "name", "data.source", "data.path", "data.target", "data.features")
+_FORBIDDEN = (
+    "tune",
+    "split",
+    "name",
+    "data.source",
+    "data.path",
+    "data.target",
+    "data.features",
+    "data.seed",
+    "evaluate.seal",
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,14 @@ def parse_space(tune: TuneSpec, base: Spec) -> list[Param]:
             raise SpecError(
                 f"{where}: cannot be searched (the data, the splits and the sealed test part stay "
                 "fixed for a whole study)"
+            )
+        if path == "seed" and _seed_moves_data(base):
+            raise SpecError(
+                f"{where}: the split seed (and a synthetic data seed) default to the spec's seed, "
+                "so searching it would move the split: a trial's test part would be made of the "
+                "study's own train and val rows. Fix them first (split.seed: "
+                f"{base.seed}); then `seed` searches the training seed alone "
+                "(tunelab tune does this when the study starts)"
             )
         when = {}
         raw_when = entry.when if isinstance(entry, (SpaceRange, SpaceChoice)) else None
@@ -162,6 +188,21 @@ def grid_space(params: list[Param]) -> dict[str, list]:
                 [int(v) for v in values] if p.kind == "int" else [round(v, 12) for v in values]
             )
     return grid
+
+
+def _seed_moves_data(spec: Spec) -> bool:
+    return spec.split.seed is None or getattr(spec.data, "seed", 0) is None
+
+
+def fixed_seeds(spec: Spec) -> Spec:
+    """The spec with the split seed (and a synthetic data seed) written out: the data and the
+    splits of a study stay the same whatever seed a trial or a derived spec trains with."""
+    if not _seed_moves_data(spec):
+        return spec
+    fixed = {"split.seed": spec.seed} if spec.split.seed is None else {}
+    if getattr(spec.data, "seed", 0) is None:
+        fixed["data.seed"] = spec.seed
+    return parse_spec(set_values(spec.model_dump(mode="json"), fixed))
 
 
 def trial_spec(base: Mapping[str, Any], values: dict[str, Any]) -> Spec:

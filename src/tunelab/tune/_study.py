@@ -29,6 +29,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tunelab.errors import SpecError
+from tunelab.runs import redact
 
 __all__ = [
     "ask",
@@ -90,16 +91,6 @@ def _driver(url: str) -> str:
 
         if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg"):
             return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
-
-
-def redact(url: str) -> str:
-    """The URL without a password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            return f"{scheme}://{creds.split(':')[0]}:***@{host}"
     return url
 
 
