@@ -34,31 +34,36 @@ def load_spec(
         source: path to a YAML file, a mapping with the same tree, or a Spec.
         overrides: ``"dotted.path=value"`` strings; values are parsed as YAML scalars.
 
+    Paths in the spec that name the user's files (``model: {name: ./mymodels.py:Net}``) are
+    relative to the spec file's folder (the working directory for a mapping).
+
     Raises:
         SpecError: the file is missing or unreadable, or the tree is invalid.
     """
+    base = None
     if isinstance(source, Spec):
         raw: Any = source.model_dump(mode="json")
     elif isinstance(source, Mapping):
         raw = plain(source)
     elif isinstance(source, (str, Path)):
         raw = read_yaml(Path(source))
+        base = Path(source).parent
     else:
         raise SpecError(
             f"a spec is a YAML file path, a mapping or a Spec; got {describe_type(source)}"
         )
     raw = apply_overrides(raw, overrides)
-    return parse_spec(raw)
+    return parse_spec(raw, base=base)
 
 
-def parse_spec(raw: Any) -> Spec:
-    """Validate a raw tree (already loaded from YAML) into a Spec."""
+def parse_spec(raw: Any, *, base: Path | None = None) -> Spec:
+    """Validate a raw tree (already loaded from YAML) into a Spec; ``base``: the spec's folder."""
     if not isinstance(raw, Mapping):
         raise SpecError(
             f"a spec is a mapping with keys such as data, model, train; got {describe_type(raw)}"
         )
     try:
-        return Spec.model_validate(raw)
+        return Spec.model_validate(raw, context={"spec_dir": base})
     except ValidationError as exc:
         raise SpecError(format_errors(exc, raw)) from None
 

@@ -191,7 +191,9 @@ def _check_loss(loss, ds: Dataset) -> None:
     if facts.get("task", ds.task) != ds.task:
         fitting = [p.name for p in LOSSES if p.extra.get("task", ds.task) == ds.task]
         listed = ", ".join(fitting[:-1]) + (" or " if len(fitting) > 1 else "") + fitting[-1]
-        raise SpecError(f"train.loss is {loss.name} but {ds.name} is a {ds.task} task; use {listed}")
+        raise SpecError(
+            f"train.loss is {loss.name} but {ds.name} is a {ds.task} task; use {listed}"
+        )
     if facts.get("outputs") == 1 and ds.num_classes != 2:
         raise SpecError(
             f"train.loss {loss.name} is for two classes; {ds.name} has {ds.num_classes}. "
