@@ -15,7 +15,7 @@ Every metric is tested against scikit-learn as the oracle; scikit-learn is not i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -480,8 +480,23 @@ def _summary(fn: Callable) -> str:
     return " ".join(doc.split()) + (f" ({extra})" if extra else "")
 
 
-class _MetricTable(Mapping):
-    """``{name: Metric}``: a read-only view of the metric registry, plug-ins included."""
+class _MetricTable(MutableMapping):
+    """``{name: Metric}``: a view of the metric registry, plug-ins included.
+
+    ``METRICS[name] = Metric(...)`` registers (as :func:`register_metric`); ``del`` removes.
+    """
+
+    def __setitem__(self, name: str, metric: Metric) -> None:
+        if name in _REGISTRY:
+            _REGISTRY.unregister(name)
+        register_metric(
+            name, metric.fn, task=metric.task, greater_is_better=metric.greater_is_better
+        )
+
+    def __delitem__(self, name: str) -> None:
+        if name not in _REGISTRY:
+            raise KeyError(name)
+        _REGISTRY.unregister(name)
 
     def __getitem__(self, name: str) -> Metric:
         if not isinstance(name, str) or name not in _REGISTRY:

@@ -144,6 +144,15 @@ class Registry:
         self._plugins = dict(sorted(self._plugins.items(), key=lambda kv: _rank(kv[1])))
         return plugin
 
+    def unregister(self, name: str) -> None:
+        """Remove a plug-in that is in no union (a metric, sampler or pruner; tests use this)."""
+        plugin = self._plugins[name]
+        if plugin.options is not None and self.sealed:
+            raise TunelabError(
+                f"{self.kind} {name!r} is part of the built spec; it cannot be removed"
+            )
+        del self._plugins[name]
+
     def get(self, name: str) -> Plugin:
         """The plug-in called ``name``; a :class:`SpecError` with a did-you-mean otherwise."""
         try:
@@ -197,6 +206,8 @@ class Registry:
                 tag = value.get(key, default)
             else:
                 tag = getattr(value, key, None)
+            if not isinstance(tag, str):
+                tag = None  # a list or number where a name belongs: "needs a name" below
             if route is not None and tag not in self._plugins:
                 return route(tag, value) or tag
             return tag

@@ -88,11 +88,12 @@ def _expand_shorthand(field: str):
 
 
 def _registered(registry, value: str) -> str:
+    """A name checked against its registry, worded like any fixed-choice field's error."""
     if value not in registry:
-        valid = registry.names()
-        raise ValueError(
-            f"unknown {registry.kind} {value!r}{did_you_mean(value, valid)}; valid: {', '.join(valid)}"
-        )
+        valid = [repr(n) for n in registry.names()]
+        expected = ", ".join(valid[:-1]) + (" or " if len(valid) > 1 else "") + valid[-1]
+        hint = did_you_mean(value, registry.names())
+        raise ValueError(f"expected {expected}; got {value!r}{hint}")
     return value
 
 
