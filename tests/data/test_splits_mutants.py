@@ -76,9 +76,15 @@ def test_a_class_with_one_sample_is_a_data_error_for_stratified_folds(kind):
 
 
 def test_a_stratified_holdout_names_the_smallest_class():
-    labels = [0] * 9 + [1]
-    with pytest.raises(DataError, match=r"\(smallest class has 1 sample\(s\)\)"):
-        split(table(10, labels=labels), test=0.2)
+    # 5 classes of 2 and a test part of 2: no stratified split exists
+    with pytest.raises(DataError, match=r"\(smallest class has 2 sample\(s\)\)"):
+        split(table(10, classes=5), test=0.2)
+
+
+def test_repeated_folds_of_classification_data_are_stratified():
+    labels = [0] * 20 + [1] * 10
+    s = split(table(30, labels=labels), test=0, cv={"kind": "repeated", "folds": 5, "repeats": 2})
+    assert [int((np.asarray(labels)[f.val] == 1).sum()) for f in s.folds] == [2] * 10
 
 
 # --- seeds: the same seed gives the same split, another seed another one
@@ -232,6 +238,19 @@ def test_too_few_samples_for_the_folds_says_what_to_change(n, test, folds, image
     with pytest.raises(DataError) as err:
         split(ds, test=test, stratify=False, cv={"kind": "kfold", "folds": folds})
     assert message in str(err.value)
+
+
+def test_a_grouped_test_part_larger_than_its_fraction_is_counted_too():
+    # 3 groups of 4, test 0.1: the estimate before the split is 2 test rows, the grouped test
+    # part takes a whole group (4), so 8 rows are left for 10 folds
+    ds = table(12, groups=np.repeat(np.arange(3), 4))
+    with pytest.raises(DataError) as err:
+        split(ds, test=0.1, cv={"kind": "group", "folds": 10})
+    assert str(err.value) == (
+        "12 rows cannot make 10 folds: split.cv.folds is 10 but the non-test part has only 8 "
+        "samples, and every fold needs at least one. Use at most 8 folds, `split.cv: loo`, "
+        "a smaller split.test or more rows"
+    )
 
 
 def test_the_source_test_part_counts_against_the_folds():
