@@ -181,6 +181,14 @@ def test_the_error_names_up_to_five_pairs():
         make_splits(ds, spec, seed=0)
     assert all(f"fold {k} val" in str(err.value) for k in (1, 2, 3, 4))
     assert "more pair" not in str(err.value)
+    same = Dataset(
+        X=np.repeat(X[:1], 24, axis=0), y=ds.y, task=ds.task, name="s", classes=ds.classes
+    )
+    spec6 = SplitSpec(test=0, cv={"kind": "kfold", "folds": 6}, on_duplicates="error")
+    with pytest.raises(DataError) as err6:  # six pairs with copies: five named, one counted
+        make_splits(same, spec6, seed=0)
+    assert "fold 5 val" in str(err6.value) and "fold 6 val" not in str(err6.value)
+    assert "1 more pair(s) with copies" in str(err6.value)
 
 
 # --- splits.json
@@ -251,6 +259,18 @@ def test_a_grouped_test_part_larger_than_its_fraction_is_counted_too():
         "samples, and every fold needs at least one. Use at most 8 folds, `split.cv: loo`, "
         "a smaller split.test or more rows"
     )
+
+
+def test_a_single_row_can_only_be_given_more_rows():
+    with pytest.raises(DataError) as err:
+        split(table(1), test=0, stratify=False, cv={"kind": "kfold", "folds": 2})
+    assert str(err.value).endswith("every fold needs at least one. Use more rows")
+
+
+@pytest.mark.parametrize("n", [5, 8])
+def test_a_source_test_part_that_is_missing_is_named_as_such(n):
+    with pytest.raises(DataError, match="has no test part of its own"):
+        split(table(n), test="source", cv={"kind": "kfold", "folds": 5})
 
 
 def test_the_source_test_part_counts_against_the_folds():
