@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tunelab.errors import TunelabError
 from tunelab.evaluate import METRICS, Metric, bootstrap_ci
 
 
@@ -57,3 +58,50 @@ def test_r2_is_defined_from_two_samples_on():
     ci = bootstrap_ci("regression", [1.0, 3.0], [1.5, 2.0], names="r2", n_resamples=50)["r2"]
     assert np.isfinite(ci.low) and np.isfinite(ci.high)
     assert ci.n_nan == 0
+
+
+@pytest.mark.parametrize("n_resamples", [2.5, True, "100"])
+def test_n_resamples_must_be_an_integer(n_resamples):
+    with pytest.raises(
+        TunelabError, match=f"n_resamples must be an integer >= 1; got {n_resamples!r}"
+    ):
+        bootstrap_ci("classification", [0, 1], [[0.6, 0.4], [0.3, 0.7]], n_resamples=n_resamples)
+
+
+@pytest.mark.parametrize("level", [0, 1, 1.5])
+def test_level_must_be_strictly_between_zero_and_one(level):
+    with pytest.raises(TunelabError, match="level must be in"):
+        bootstrap_ci("classification", [0, 1], [[0.6, 0.4], [0.3, 0.7]], level=level)
+
+
+def test_a_single_resample_is_allowed():
+    ci = bootstrap_ci("classification", [0, 1, 1], np.eye(2)[[0, 1, 0]], n_resamples=1)
+    assert ci["accuracy"].n_resamples == 1 and np.isfinite(ci["accuracy"].low)
+
+
+@pytest.mark.parametrize("n", [30, 5000])  # 5000: the resamples are drawn in several blocks
+def test_every_resample_is_counted_where_the_metric_is_undefined(n):
+    y = np.zeros(n, np.int64)  # one class only: ROC-AUC is undefined on every resample
+    score = np.column_stack([np.full(n, 0.6), np.full(n, 0.4)])
+    ci = bootstrap_ci("classification", y, score, names="roc_auc", n_resamples=150)["roc_auc"]
+    assert ci.n_nan == 150 and np.isnan(ci.low)
+
+
+def test_stratified_resamples_keep_three_class_counts():
+    # right on class 0 only: with class counts fixed, accuracy is 1/3 in every resample
+    y = np.repeat([0, 1, 2], 10)
+    score = np.eye(3)[np.zeros(30, np.int64)]
+    ci = bootstrap_ci("classification", y, score, names="accuracy", stratified=True)["accuracy"]
+    assert ci.low == ci.high == pytest.approx(1 / 3)
+
+
+def test_two_class_auc_of_scores_that_are_not_probabilities_matches_the_metric(monkeypatch):
+    # two independent scores per sample (e.g. logits): the AUC is that of class 1's column
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 60)
+    score = rng.normal(size=(60, 2)) + np.eye(2)[y]
+    loop = loop_copy(monkeypatch, "roc_auc")
+    cis = bootstrap_ci("classification", y, score, names=["roc_auc", loop], n_resamples=100)
+    assert (cis["roc_auc"].low, cis["roc_auc"].high) == pytest.approx(
+        (cis[loop].low, cis[loop].high), abs=1e-12
+    )
