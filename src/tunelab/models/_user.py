@@ -65,8 +65,11 @@ class UserModel(Options):
 
     @model_validator(mode="after")
     def _signature(self) -> UserModel:
-        cls = import_model_class(self.name, where="model.name")
-        _check_kwargs(cls, self.kwargs, where="model", label=self.name)
+        try:  # pydantic reports a ValueError with the field's path, like any other bad value
+            cls = import_model_class(self.name, where="model.name")
+            _check_kwargs(cls, self.kwargs, where="model", label=self.name)
+        except SpecError as exc:
+            raise ValueError(str(exc).split(": ", 1)[1]) from None
         return self
 
     @property
