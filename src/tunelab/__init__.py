@@ -4,41 +4,58 @@ Example:
     >>> import tunelab
     >>> spec = tunelab.load_spec("examples/linear_gd.yaml")   # doctest: +SKIP
     >>> run = tunelab.train(spec, out="runs/linear")          # doctest: +SKIP
-    >>> tunelab.evaluate(run, split="test")                   # doctest: +SKIP
+    >>> tunelab.evaluate_run(run, split="test")               # doctest: +SKIP
     >>> tunelab.resume("runs/linear")   # continue a killed run  # doctest: +SKIP
+    >>> result = tunelab.tune_study(spec, out="studies/s")    # doctest: +SKIP
+    >>> tunelab.load_run("runs/linear").metrics["test"]       # doctest: +SKIP
 
-Note: ``tunelab.evaluate`` and ``tunelab.tune`` are the functions; the subpackages of the same
-names are imported with ``from tunelab.evaluate import accuracy`` or
-``from tunelab.tune import parse_space``.
+``tunelab.train``, ``tunelab.evaluate`` and ``tunelab.tune`` are the subpackages
+(``from tunelab.evaluate import accuracy``, ``from tunelab.tune import parse_space``).
+``tunelab.train(spec)`` trains; the older calls ``tunelab.evaluate(run)`` and
+``tunelab.tune(spec)`` still work for one release, with a ``DeprecationWarning``: use
+``tunelab.evaluate_run`` and ``tunelab.tune_study``.
+
+Every name is imported when first used, so ``import tunelab`` (and the ``tunelab`` command's
+start) loads neither torch nor scipy, matplotlib or optuna.
 """
 
 from __future__ import annotations
 
+from tunelab import _lazy, evaluate, train, tune  # noqa: F401  (the subpackages: made callable below)
+
 __version__ = "0.1.0"
 
-# Import the subpackages first so that binding the name `evaluate` to the function below
-# does not hide the `tunelab.evaluate` metrics package from `from tunelab.evaluate import ...`.
-import tunelab.evaluate  # noqa: E402,F401  (registers the subpackage in sys.modules)
-import tunelab.tune  # noqa: E402,F401
-from tunelab.errors import DataError, RunError, SpecError, TunelabError
-from tunelab.runs import Run
-from tunelab.spec import Spec, dump_spec, load_spec
-from tunelab.train import evaluate, resume, train
-from tunelab.tune import StudyResult, tune
+_EXPORTS = {
+    "load_spec": "spec",
+    "dump_spec": "spec",
+    "Spec": "spec",
+    "resume": "train",
+    "evaluate_run": "train:evaluate",  # becomes "train" when train exports evaluate_run
+    "tune_study": "tune:tune",  # becomes "tune" when tune exports tune_study
+    "StudyResult": "tune",
+    "Run": "runs",
+    "load_run": "runs",
+    "TunelabError": "errors",
+    "SpecError": "errors",
+    "DataError": "errors",
+    "RunError": "errors",
+}
 
-__all__ = [
-    "__version__",
-    "load_spec",
-    "dump_spec",
-    "Spec",
-    "train",
-    "resume",
-    "evaluate",
-    "Run",
-    "tune",
-    "StudyResult",
-    "TunelabError",
-    "SpecError",
-    "DataError",
-    "RunError",
-]
+__all__ = ["__version__", "train", *_EXPORTS]
+
+__getattr__, __dir__ = _lazy.lazy_exports(__name__, _EXPORTS)
+
+# The subpackages keep their names; calling one runs its main function.
+_lazy.callable_module("tunelab.train", "tunelab.train:train")
+_lazy.callable_module(
+    "tunelab.evaluate",
+    "tunelab:evaluate_run",
+    deprecated="tunelab.evaluate(run, ...) is deprecated and will be removed in the next "
+    "release; call tunelab.evaluate_run(run, ...) (tunelab.evaluate is the metrics package)",
+)
+_lazy.callable_module(
+    "tunelab.tune",
+    "tunelab:tune_study",
+    deprecated="tunelab.tune(spec, ...) is deprecated and will be removed in the next "
+    "release; call tunelab.tune_study(spec, ...) (tunelab.tune is the tuning package)",
+)

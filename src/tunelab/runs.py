@@ -29,6 +29,7 @@ from tunelab.spec import SealRef, Spec, load_spec
 
 __all__ = [
     "Run",
+    "load_run",
     "redact",
     "command_line",
     "atomic_write",
@@ -429,3 +430,17 @@ class Run:
         np.savez_compressed(buf, **merged)
         with atomic_write(self.path / "predictions.npz", "wb") as fh:
             fh.write(buf.getvalue())
+
+
+def load_run(path: str | Path) -> Run:
+    """The run saved in ``path`` (a folder written by ``tunelab.train``), read lazily.
+
+    Raises:
+        RunError: (a TunelabError) naming ``path`` when it is missing or holds no run.
+
+    Example:
+        >>> run = tunelab.load_run("runs/mnist")   # doctest: +SKIP
+        >>> run.metrics["test"]["accuracy"]        # doctest: +SKIP
+        {'value': 0.962, 'ci': {...}}
+    """
+    return Run(path)

@@ -2,9 +2,13 @@
 augmentation, sampler, pruner), filled by tunelab's built-ins and by installed packages that
 declare an entry point in the group ``tunelab.plugins``. See ``tunelab plugins`` and the
 README's "Extending tunelab".
+
+Also importable, as plumbing outside ``__all__``: ``failed_plugins`` (the entry points that
+failed to load, as ``tunelab plugins`` shows them).
 """
 
-from tunelab.plugins._load import ENTRY_POINT_GROUP, failed_plugins, load_plugins
+from tunelab.plugins._load import ENTRY_POINT_GROUP, load_plugins
+from tunelab.plugins._load import failed_plugins as failed_plugins  # plumbing, not in __all__
 from tunelab.plugins._registry import (
     AUGMENTATIONS,
     KINDS,
@@ -41,7 +45,6 @@ __all__ = [
     "KINDS",
     "ENTRY_POINT_GROUP",
     "load_plugins",
-    "failed_plugins",
     "Fraction",
     "Probability",
     "PositiveFloat",

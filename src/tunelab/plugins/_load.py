@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "tunelab.data._augment",
     "tunelab.data._sources",
     "tunelab.evaluate._metrics",
+    "tunelab.evaluate._calibration",
     "tunelab.tune._samplers",
 )
 

@@ -1,29 +1,35 @@
-"""Reports: compute plain results from run and study folders, then render them."""
+"""Reports: compute plain results from run and study folders, then render them.
 
-from tunelab.report._compare import Comparison, MetricComparison, compare_runs
-from tunelab.report._dashboard import DashboardMissing, dashboard, dashboard_app
-from tunelab.report._html import render_run, render_study, write_report
-from tunelab.report._run_info import ClassRow, Curve, MetricRow, Part, RunInfo, run_info
-from tunelab.report._study_info import StudyInfo, TrialRow, load_study, study_info
+Each name is imported when first used (optuna and matplotlib load then). Also importable, as
+plumbing outside ``__all__``: ``dashboard_app`` (the WSGI app ``dashboard`` serves),
+``DashboardMissing``, ``load_study``, and the row types inside ``RunInfo`` / ``StudyInfo``
+(``Part``, ``MetricRow``, ``ClassRow``, ``Curve``, ``TrialRow``).
+"""
 
-__all__ = [
-    "Comparison",
-    "MetricComparison",
-    "compare_runs",
-    "dashboard",
-    "dashboard_app",
-    "DashboardMissing",
-    "write_report",
-    "render_run",
-    "render_study",
-    "RunInfo",
-    "Part",
-    "MetricRow",
-    "ClassRow",
-    "Curve",
-    "run_info",
-    "StudyInfo",
-    "TrialRow",
-    "study_info",
-    "load_study",
-]
+from tunelab._lazy import lazy_exports
+
+_EXPORTS = {
+    "write_report": "_html",
+    "render_run": "_html",
+    "render_study": "_html",
+    "run_info": "_run_info",
+    "RunInfo": "_run_info",
+    "study_info": "_study_info",
+    "StudyInfo": "_study_info",
+    "compare_runs": "_compare",
+    "Comparison": "_compare",
+    "MetricComparison": "_compare",
+    "dashboard": "_dashboard",
+}
+_PLUMBING = {
+    "dashboard_app": "_dashboard",
+    "DashboardMissing": "_dashboard",
+    "load_study": "_study_info",
+    "Part": "_run_info",
+    "MetricRow": "_run_info",
+    "ClassRow": "_run_info",
+    "Curve": "_run_info",
+    "TrialRow": "_study_info",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS | _PLUMBING)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from rich.console import Console as RichConsole
@@ -11,7 +14,25 @@ from rich.table import Table
 
 from tunelab.data import describe_duplicates
 
-__all__ = ["Console", "format_epoch"]
+__all__ = ["Console", "format_epoch", "results_when_quiet", "shows_results"]
+
+_RESULTS_WHEN_QUIET: ContextVar[bool] = ContextVar("tunelab_results_when_quiet", default=False)
+
+
+@contextmanager
+def results_when_quiet() -> Iterator[None]:
+    """Inside: a quiet console still prints the results (metrics table, summary, the best
+    trial), as the CLI's ``--quiet`` does; outside, ``quiet=True`` prints nothing at all."""
+    token = _RESULTS_WHEN_QUIET.set(True)
+    try:
+        yield
+    finally:
+        _RESULTS_WHEN_QUIET.reset(token)
+
+
+def shows_results(quiet: bool) -> bool:
+    """Whether a console made with ``quiet`` prints the results (see ``results_when_quiet``)."""
+    return not quiet or _RESULTS_WHEN_QUIET.get()
 
 _SHORT = {"accuracy": "acc", "balanced_accuracy": "bal_acc"}
 
@@ -60,6 +81,7 @@ class Console:
 
     def __init__(self, *, quiet: bool = False, file=None):
         self.quiet = quiet
+        self.results = shows_results(quiet)  # the metrics tables and the summary lines
         stream = file or sys.stdout
         # piped or redirected: plain text, and wide enough that tables do not wrap
         width = None if getattr(stream, "isatty", lambda: False)() else 160
@@ -68,7 +90,8 @@ class Console:
         self._task = None
 
     def print(self, text: str = "", **kwargs) -> None:
-        self.rich.print(text, **kwargs)
+        if self.results:
+            self.rich.print(text, **kwargs)
 
     def note(self, text: str) -> None:
         if not self.quiet:
@@ -127,6 +150,8 @@ class Console:
             self._progress = None
 
     def metrics_table(self, metrics: dict[str, dict], title: str | None = None) -> None:
+        if not self.results:
+            return
         splits = list(metrics)
         names = list(dict.fromkeys(k for s in splits for k in metrics[s]))
         table = Table(title=title, show_edge=False, header_style="bold")
@@ -163,6 +188,8 @@ class Console:
         """``best``: the best-epoch line of a run without a refit; ``refit``: what a refit
         trained (it has no validation part, so no best epoch)."""
         self._stop_progress()
+        if not self.results:
+            return
         if fold_rows:
             keys = list(fold_rows[0])
             table = Table(title="cross-validation (per fold)", show_edge=False, header_style="bold")

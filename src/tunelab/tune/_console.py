@@ -13,6 +13,7 @@ from rich.console import Console as RichConsole
 from rich.table import Table
 
 from tunelab.data import describe_duplicates
+from tunelab.train._console import shows_results
 
 __all__ = ["StudyConsole", "format_params", "curse_note"]
 
@@ -67,6 +68,7 @@ class StudyConsole:
 
     def __init__(self, *, quiet: bool = False, file=None):
         self.quiet = quiet
+        self.results = shows_results(quiet)  # the best trials and the refit line
         stream = file or sys.stdout
         # piped or redirected: plain text, and wide enough that tables do not wrap
         width = None if getattr(stream, "isatty", lambda: False)() else 160
@@ -210,6 +212,8 @@ class StudyConsole:
     ) -> None:
         """The top trials, the counts, and the best with its winner's-curse caveat (``curse``:
         see ``winners_curse`` in ``tune/_run.py``)."""
+        if not self.results:
+            return
         trials = study.get_trials(deepcopy=False)
         done = [t for t in trials if t.state == TrialState.COMPLETE]
         done.sort(key=lambda t: t.value, reverse=maximize)
@@ -252,7 +256,7 @@ class StudyConsole:
             self.rich.print(f"  {path}: {value}", markup=False)
 
     def refit(self, result) -> None:
-        if result.test_metrics is None:
+        if result.test_metrics is None or not self.results:
             return
         test = result.test_metrics
         shown = ", ".join(
