@@ -6,6 +6,7 @@ with ``--debug`` (accepted anywhere on the command line).
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -31,7 +32,20 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="override a spec value: dotted.path=value (repeatable)"),
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no per-epoch lines")]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="no progress lines (per epoch, per trial); the results stay"
+    ),
+]
+
+
+def _results_stay(ctx: typer.Context) -> None:
+    """``--quiet`` drops the progress lines, not the results (the metrics table, the summary,
+    the best trials); ``quiet=True`` in Python prints nothing at all."""
+    from tunelab.train._console import results_when_quiet
+
+    ctx.with_resource(results_when_quiet())
 
 
 def _version(value: bool) -> None:
@@ -45,12 +59,17 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
     ] = False,
+    debug: Annotated[  # read by main() wherever it stands; declared here for --help
+        bool,
+        typer.Option("--debug", help="show tracebacks (accepted anywhere on the command line)"),
+    ] = False,
 ) -> None:
-    """Train, evaluate and tune PyTorch models, honestly. Add --debug for tracebacks."""
+    """Train, evaluate and tune PyTorch models, honestly."""
 
 
 @app.command()
 def train(
+    ctx: typer.Context,
     spec: Annotated[Path | None, typer.Argument(help="spec file (YAML)")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="run folder (default runs/<name>)")
@@ -67,6 +86,7 @@ def train(
     ] = None,
 ) -> None:
     """Train the model a spec describes; print one line per epoch; write a run folder."""
+    _results_stay(ctx)
     import tunelab
 
     if resume is not None:
@@ -93,6 +113,7 @@ def train(
 
 @app.command()
 def tune(
+    ctx: typer.Context,
     spec: Annotated[Path, typer.Argument(help="spec file (YAML) with a tune section")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="study folder (default studies/<name>)")
@@ -115,9 +136,10 @@ def tune(
     quiet: QuietOption = False,
 ) -> None:
     """Search hyperparameters; refit the best on all non-test data; evaluate the test part once."""
-    from tunelab.tune import tune as run_tune
+    _results_stay(ctx)
+    import tunelab
 
-    result = run_tune(
+    result = tunelab.tune_study(
         spec,
         out=out,
         overrides=set_ or [],
@@ -182,7 +204,7 @@ def evaluate(
     """Evaluate a saved run on one of its parts and update its metrics.json."""
     import tunelab
 
-    values = tunelab.evaluate(run, split=split, quiet=as_json)
+    values = tunelab.evaluate_run(run, split=split, quiet=as_json)
     if (run / "report.html").is_file():  # the report shows the new numbers too
         _report(run, quiet=True)
     if as_json:
@@ -246,7 +268,6 @@ def dashboard(
 @app.command()
 def datasets() -> None:
     """List the data sets that need no files, and the file sources a spec can name."""
-    from rich.console import Console
     from rich.table import Table
 
     from tunelab.data import BUILTINS
@@ -255,8 +276,10 @@ def datasets() -> None:
     for col in ("source", "task", "samples", "sample shape", "classes", "from"):
         table.add_column(col)
     for info in BUILTINS:
-        table.add_row(info.name, info.task, info.samples, info.shape, info.classes, info.origin)
-    console = Console(highlight=False)
+        table.add_row(
+            *_cells(info.name, info.task, info.samples, info.shape, info.classes, info.origin)
+        )
+    console = _console()
     console.print(table)
     console.print(
         "Full MNIST: tunelab data download mnist --dir data/mnist, then "
@@ -278,12 +301,11 @@ def plugins(
     ] = None,
 ) -> None:
     """List every registered plug-in with its options and defaults, or one plug-in in full."""
-    from rich.console import Console
     from rich.table import Table
 
     from tunelab.plugins._describe import failed_plugins, find_plugin, list_plugins
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = _console()
     if name is not None and "." in name:
         plugin = find_plugin(name)
         console.print(f"{plugin.kind} {plugin.name}: {plugin.summary}", markup=False)
@@ -292,7 +314,7 @@ def plugins(
         for col in ("option", "type", "default", "description"):
             table.add_column(col, overflow="fold")
         for row in plugin.option_fields():
-            table.add_row(*row)
+            table.add_row(*_cells(*row))
         if plugin.option_fields():
             console.print(table)
         else:
@@ -305,7 +327,7 @@ def plugins(
             table.add_column(col, overflow="fold")
         for r in rows:
             if r.kind == kind:
-                table.add_row(r.name, r.summary, r.options, r.origin)
+                table.add_row(*_cells(r.name, r.summary, r.options, r.origin))
         console.print(table)
     for where, error in failed_plugins():
         console.print(f"failed to load: {where}: {error}", markup=False)
@@ -321,6 +343,22 @@ curve_app = typer.Typer(
     help="Learning and validation curves with cross-validation.", no_args_is_help=True
 )
 app.add_typer(curve_app, name="curve")
+
+
+def _console():
+    """Rich output for tables: the terminal's width on a terminal; piped or redirected, wide
+    enough that no cell is wrapped or cut (rich would fit the table into 80 columns)."""
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() else 10_000
+    return Console(highlight=False, soft_wrap=True, width=width)
+
+
+def _cells(*values: object) -> list:
+    """Table cells as plain text: a description's ``[y == c]`` is not rich markup."""
+    from rich.text import Text
+
+    return [Text(str(v)) for v in values]
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -339,6 +377,7 @@ CurveOut = Annotated[Path | None, typer.Option("--out", "-o", help="JSON file")]
 
 @curve_app.command("learning")
 def curve_learning(
+    ctx: typer.Context,
     spec: Annotated[Path, typer.Argument(help="spec file (YAML)")],
     sizes: Annotated[
         str, typer.Option("--sizes", help="fractions of each fold's training part")
@@ -350,6 +389,7 @@ def curve_learning(
     quiet: QuietOption = False,
 ) -> None:
     """Train/val score against training-set size (mean ± std over folds)."""
+    _results_stay(ctx)
     from tunelab.train import learning_curve
 
     learning_curve(
@@ -365,6 +405,7 @@ def curve_learning(
 
 @curve_app.command("validation")
 def curve_validation(
+    ctx: typer.Context,
     spec: Annotated[Path, typer.Argument(help="spec file (YAML)")],
     param: Annotated[
         str, typer.Option("--param", help="dotted spec path, e.g. train.optimizer.lr")
@@ -377,6 +418,7 @@ def curve_validation(
     quiet: QuietOption = False,
 ) -> None:
     """Train/val score against the values of one spec path (mean ± std over folds)."""
+    _results_stay(ctx)
     import yaml
 
     from tunelab.train import validation_curve
@@ -424,8 +466,21 @@ def data_download(
     typer.echo(f"use it with: data: {{source: mnist, path: {directory}}}")
 
 
+def _whole_descriptions(*apps: typer.Typer) -> None:
+    """Give each command's --help line its docstring's first paragraph, whole: by default
+    click cuts it at the first full stop or at about 45 characters, ending in "..."."""
+    for each in apps:
+        for info in each.registered_commands:
+            if info.short_help is None and info.callback is not None and info.callback.__doc__:
+                first = inspect.cleandoc(info.callback.__doc__).split("\n\n")[0]
+                info.short_help = " ".join(first.split())
+
+
+_whole_descriptions(app, data_app, curve_app)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script and of ``python -m tunelab``."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
