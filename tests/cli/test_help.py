@@ -126,3 +126,11 @@ def test_plugins_piped_gives_whole_descriptions():
             assert any(summary in ln for ln in lines), (kind, name)
     # the calibration metrics are built-ins too (not only after something imported them)
     assert any(ln.split()[:1] == ["ece"] for ln in lines)
+
+
+def test_quiet_drops_the_epoch_lines_and_keeps_the_results(root, tmp_path):
+    spec = str(root / "examples/linear_gd.yaml")
+    result = run("train", spec, "--out", "r", "--set", "train.epochs=2", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not [ln for ln in result.stdout.splitlines() if ln.startswith("epoch")]
+    assert "rmse" in result.stdout and "saved to" in result.stdout  # the metrics and summary
