@@ -34,6 +34,7 @@ def shows_results(quiet: bool) -> bool:
     """Whether a console made with ``quiet`` prints the results (see ``results_when_quiet``)."""
     return not quiet or _RESULTS_WHEN_QUIET.get()
 
+
 _SHORT = {"accuracy": "acc", "balanced_accuracy": "bal_acc"}
 
 
