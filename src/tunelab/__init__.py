@@ -14,12 +14,11 @@ names are imported with ``from tunelab.evaluate import accuracy`` or
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 # Import the subpackages first so that binding the name `evaluate` to the function below
 # does not hide the `tunelab.evaluate` metrics package from `from tunelab.evaluate import ...`.
 import tunelab.evaluate  # noqa: E402,F401  (registers the subpackage in sys.modules)
 import tunelab.tune  # noqa: E402,F401
+from tunelab._version import __version__
 from tunelab.errors import DataError, RunError, SpecError, TunelabError
 from tunelab.runs import Run
 from tunelab.spec import Spec, dump_spec, load_spec
