@@ -233,7 +233,7 @@ def run_tunelab(args) -> dict:
         **summarise(events, target=args.target, budget=args.budget),
         "best_val_accuracy": round(result.best_value, 4),
         "best_params": result.best_params,
-        "test_accuracy": round(result.test_metrics["accuracy"], 4),
+        "test_accuracy": round(result.test_metrics["accuracy"]["value"], 4),
         "trials": len(trials),
         "complete": states.count("COMPLETE"),
         "pruned": states.count("PRUNED"),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from tunelab import _lazy, evaluate, train, tune  # noqa: F401  (the subpackages: made callable below)
 
-__version__ = "0.1.0"
+from tunelab._version import __version__
 
 _EXPORTS = {
     "load_spec": "spec",
@@ -31,7 +31,7 @@ _EXPORTS = {
     "Spec": "spec",
     "resume": "train",
     "evaluate_run": "train:evaluate",  # becomes "train" when train exports evaluate_run
-    "tune_study": "tune:tune",  # becomes "tune" when tune exports tune_study
+    "tune_study": "tune",
     "StudyResult": "tune",
     "Run": "runs",
     "load_run": "runs",

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from tunelab import __version__
+from tunelab._version import __version__
 from tunelab.errors import TunelabError, did_you_mean
 
 app = typer.Typer(
@@ -498,7 +498,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug, or the user's own code: one line unless --debug
         if debug:
             raise
-        from tunelab.tune._study import disk_trouble
+        from tunelab.tune import disk_trouble
 
         why = disk_trouble(exc)
         if why is not None:  # a disk that filled (or turned read-only) during the work

@@ -258,7 +258,7 @@ def test_killed_at_each_point_and_resumed(tmp_path, chain):
     result = json.loads((study / "result.json").read_text())
     metrics = json.loads((study / "best" / "metrics.json").read_text())
     accuracy = metrics["test"]["accuracy"]["value"]
-    assert result["test"]["accuracy"] == accuracy == evaluations[0]["metrics"]["accuracy"]
+    assert result["test"]["accuracy"]["value"] == accuracy == evaluations[0]["metrics"]["accuracy"]
     assert (study / "best" / "model.safetensors").is_file()
     if chain == "refits":
         assert (study / "best" / "metrics.json").read_bytes() == refit_metrics  # not repeated

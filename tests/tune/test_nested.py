@@ -62,7 +62,7 @@ def test_each_outer_fold_is_a_study_with_its_own_seal_and_best(nested):
         assert (study / "best" / "metrics.json").is_file()
         assert len(list((study / "trials").iterdir())) == 2
         result = read(study / "result.json")
-        assert result["test"]["accuracy"] == summary["scores"][k]
+        assert result["test"]["accuracy"]["value"] == summary["scores"][k]
         assert seal["evaluations"][0]["metrics"]["accuracy"] == summary["scores"][k]
     assert len(fingerprints) == 3
 
@@ -270,7 +270,7 @@ def test_the_result_is_the_outer_estimate_not_the_largest_inner_best(nested):
     scores = summary["scores"]
     assert result.best_value == pytest.approx(np.mean(scores))
     assert result.objective == "test.accuracy"
-    assert result.test_metrics["accuracy"] == pytest.approx(np.mean(scores))
+    assert result.test_metrics["accuracy"]["value"] == pytest.approx(np.mean(scores))
     half = stats.t.ppf(0.975, 2) * np.std(scores, ddof=1) / np.sqrt(3)
     assert summary["ci95"] == pytest.approx([np.mean(scores) - half, np.mean(scores) + half])
     inner = [read(folder / f"outer_{k}" / "result.json")["best_value"] for k in range(3)]

@@ -202,3 +202,23 @@ def test_objective_names_with_underscores(objective, expected):
         }
     )
     assert objective_of(spec, "classification") == expected
+
+
+def test_a_sampled_combination_the_spec_rejects_fails_the_trial_with_its_reason(tmp_path):
+    """Each value alone passes the space's checks; together (sgd has no betas) the trial's
+    spec is invalid: the trial fails with the spec's reason, the next trial still runs."""
+    space = {"train.optimizer.name": ["adam", "sgd"], "train.optimizer.betas": [[0.8, 0.9]]}
+    raw = tree(split={"test": 0.2, "val": 0.25}, pruner="none", epochs=1, space=space)
+    study = run_enqueued(
+        tmp_path,
+        raw,
+        [
+            {"train.optimizer.name": "sgd", "train.optimizer.betas": "[0.8, 0.9]"},
+            {"train.optimizer.name": "adam", "train.optimizer.betas": "[0.8, 0.9]"},
+        ],
+    )
+    bad, good = study.get_trials(deepcopy=False)
+    assert bad.state == TrialState.FAIL and good.state == TrialState.COMPLETE
+    reason = bad.user_attrs["fail_reason"]
+    assert reason.startswith("SpecError: ") and "betas" in reason
+    assert bad.user_attrs["error"]["type"] == "tunelab.errors.SpecError"

@@ -67,7 +67,7 @@ def test_seal_holds_the_test_fingerprint_and_one_evaluation(sealed):
     assert seal["test_fingerprint"] == splits["test"]["fingerprint"]
     (evaluation,) = seal["evaluations"]
     result = read(study / "result.json")
-    assert evaluation["metrics"] == result["test"]
+    assert evaluation["metrics"] == {k: slot["value"] for k, slot in result["test"].items()}
     assert evaluation["trial"] == result["best_trial"]
     assert (
         evaluation["metrics"]["accuracy"]

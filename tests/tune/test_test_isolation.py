@@ -22,9 +22,10 @@ from tunelab.data import fit_standardizer
 from tunelab.spec import load_spec
 from tunelab.train import prepare
 
-# the modules whose names are watched (``tunelab.train`` and ``tunelab.tune`` are also functions)
+# the modules whose names are watched (``tunelab.train`` and ``tunelab.tune`` are also functions);
+# nested CV runs each outer fold's inner study through ``_nested.run_study``
 train_run = importlib.import_module("tunelab.train._run")
-tune_run = importlib.import_module("tunelab.tune._run")
+tune_nested = importlib.import_module("tunelab.tune._nested")
 
 N, ID = 90, 4  # rows; the column that holds each row's own number
 
@@ -65,7 +66,7 @@ class Watch:
         self.stats: list[set[int]] = []  # rows each preprocessing statistic was fitted on
         self.outer: list[set[int]] = []  # nested CV: the test part of each inner study
         real_fit, real_stats = train_run.fit, train_run.fit_standardizer
-        real_study = tune_run.run_study
+        real_study = tune_nested.run_study
 
         def fit(model, train, val, *args, **kwargs):
             self.fits.append((_rows(train[0]), _rows(val[0]) if val is not None else set()))
@@ -82,7 +83,7 @@ class Watch:
 
         monkeypatch.setattr(train_run, "fit", fit)
         monkeypatch.setattr(train_run, "fit_standardizer", stats)
-        monkeypatch.setattr(tune_run, "run_study", run_study)
+        monkeypatch.setattr(tune_nested, "run_study", run_study)
 
     def assert_never_saw(self, test: set[int]) -> None:
         assert self.fits and self.stats  # something was trained: the checks below are not empty

@@ -15,7 +15,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tunelab import __version__
+from tunelab._version import __version__
 from tunelab.data._idx import MNIST_FILES
 from tunelab.errors import DataError
 

@@ -130,7 +130,7 @@ def study_info(
         importance_note=note,
         best_vs_runner_up=result.get("best_vs_runner_up"),
         seal=read_json(seal_path) if seal_path.is_file() else None,
-        test=result.get("test"),
+        test=_test_values(result.get("test")),
         best_metrics=_metric_rows(read_json(best_metrics_path))
         if best_metrics_path.is_file()
         else [],
@@ -138,6 +138,14 @@ def study_info(
         spec_text=spec_text,
         winners_curse=result.get("winners_curse"),
     )
+
+
+def _test_values(test: dict | None) -> dict[str, float] | None:
+    """The refit's test values from result.json (``{name: {"value", "ci"}}``, or a plain number
+    per name as earlier versions wrote it)."""
+    from tunelab.tune import metric_values
+
+    return None if test is None else metric_values(test)
 
 
 def _tune_section(spec_text: str) -> dict:
@@ -159,7 +167,7 @@ def _name(section, default: str) -> str:
 def _storage_label(url: str | None) -> str:
     if not url:
         return "study.db (SQLite)"
-    from tunelab.tune._study import redact
+    from tunelab.tune import redact
 
     return redact(url)
 

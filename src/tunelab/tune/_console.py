@@ -14,8 +14,9 @@ from rich.table import Table
 
 from tunelab.data import describe_duplicates
 from tunelab.train._console import shows_results
+from tunelab.tune._study import storage_of, trial_id
 
-__all__ = ["StudyConsole", "format_params", "curse_note"]
+__all__ = ["StudyConsole", "format_params", "curse_note", "result_of", "metric_values"]
 
 
 def _num(value: float | None) -> str:
@@ -39,6 +40,15 @@ def result_of(trial: optuna.trial.FrozenTrial) -> dict:
     """What a trial stored about itself: values, fold_values, epochs_trained, refit_epochs,
     seconds, reason."""
     return trial.user_attrs.get("result") or {}
+
+
+def metric_values(metrics: dict | None) -> dict[str, float]:
+    """``{name: value}`` of metrics shaped ``{name: {"value", "ci"}}`` (a plain number, as
+    older studies stored it in result.json, is taken as the value)."""
+    return {
+        name: slot["value"] if isinstance(slot, dict) else slot
+        for name, slot in (metrics or {}).items()
+    }
 
 
 def _value(trial: optuna.trial.FrozenTrial) -> str:
@@ -149,7 +159,7 @@ class StudyConsole:
         self._seen.add(trial.number)
         if self.quiet and self._progress is None:
             return
-        self._line(self._study._storage.get_trial(trial._trial_id))
+        self._line(storage_of(self._study).get_trial(trial_id(trial)))
         if self._progress is not None:
             self._progress.update(self._task, completed=len(self._seen), best=_num(self._best()))
 
@@ -211,7 +221,7 @@ class StudyConsole:
         curse: dict | None = None,
     ) -> None:
         """The top trials, the counts, and the best with its winner's-curse caveat (``curse``:
-        see ``winners_curse`` in ``tune/_run.py``)."""
+        see ``winners_curse`` in ``tune/_finish.py``)."""
         if not self.results:
             return
         trials = study.get_trials(deepcopy=False)
@@ -260,8 +270,8 @@ class StudyConsole:
             return
         test = result.test_metrics
         shown = ", ".join(
-            f"{k} {_num(v)}"
-            for k, v in test.items()
+            f"{k} {_num(slot['value'])}"
+            for k, slot in test.items()
             if k in ("accuracy", "f1_macro", "roc_auc", "rmse", "r2", "loss")
         )
         self.rich.print(

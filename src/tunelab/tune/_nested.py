@@ -18,7 +18,6 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from tunelab.data import Dataset, Splits, describe_duplicates, make_splits, outer_folds
 from tunelab.errors import DataError
@@ -26,6 +25,9 @@ from tunelab.runs import write_json
 from tunelab.spec import Spec
 from tunelab.train import prepare
 from tunelab.tune._console import StudyConsole, _num
+from tunelab.tune._finish import StudyResult, metric_values
+from tunelab.tune._open import objective_of
+from tunelab.tune._run import run_study
 from tunelab.tune._space import Param
 
 __all__ = ["nested_cv", "outer_splits", "outer_splitter"]
@@ -56,6 +58,8 @@ def outer_splits(spec: Spec, ds: Dataset, outer: int) -> list[Splits]:
 
 def _t_interval(scores: list[float], level: float = 0.95) -> tuple[float, float]:
     """The t-interval of the mean of the outer scores (treated as independent: see README)."""
+    from scipy import stats
+
     mean, k = float(np.mean(scores)), len(scores)
     half = float(stats.t.ppf(0.5 + level / 2, df=k - 1)) * float(np.std(scores, ddof=1)) / k**0.5
     return mean - half, mean + half
@@ -63,17 +67,16 @@ def _t_interval(scores: list[float], level: float = 0.95) -> tuple[float, float]
 
 def nested_cv(
     spec: Spec, params: list[Param], folder: Path, *, outer: int, workers: int, quiet: bool
-):
+) -> StudyResult:
     """Run nested CV in ``folder`` (``outer_<k>/`` per outer fold, ``nested.json``).
 
     The returned :class:`StudyResult` presents the outer estimate: ``best_value`` is the mean
     of the outer test scores, ``objective`` is ``test.<metric>`` (outer), ``test_metrics`` the
-    mean of each test metric over the outer folds. No single trial is "the best" of nested CV
+    mean of each test metric over the outer folds with its t-interval (``{name: {"value",
+    "ci"}}``, the shape of a run's metrics). No single trial is "the best" of nested CV
     (each outer fold chose its own), so ``best_number`` is -1 and ``best_params`` is ``{}``;
     the per-fold choices and inner best values are in ``nested``.
     """
-    from tunelab.tune._run import StudyResult, objective_of, run_study
-
     base = prepare(spec)
     metric, maximize = objective_of(spec, base.ds.task)
     splitter = outer_splitter(spec, base.ds, outer)
@@ -91,11 +94,12 @@ def nested_cv(
         result = run_study(
             spec, params, folder / f"outer_{k}", workers=workers, quiet=quiet, prep=prep
         )
-        scores.append(float(result.test_metrics[metric]))
+        scores.append(float(result.test_metrics[metric]["value"]))
         results.append(result)
         folds.append(_fold_record(splits, base.ds))
     low, high = _t_interval(scores)
-    names = [m for m in results[0].test_metrics if all(m in r.test_metrics for r in results)]
+    tests = [metric_values(r.test_metrics) for r in results]
+    names = [m for m in tests[0] if all(m in t for t in tests)]
     summary = {
         "outer_folds": outer,
         "outer_splitter": splitter,
@@ -105,9 +109,7 @@ def nested_cv(
         "mean": float(np.mean(scores)),
         "std": float(np.std(scores, ddof=1)),
         "ci95": [low, high],
-        "test_metrics_mean": {
-            m: float(np.mean([r.test_metrics[m] for r in results])) for m in names
-        },
+        "test_metrics_mean": {m: float(np.mean([t[m] for t in tests])) for m in names},
         "best_params": [r.best_params for r in results],
         "inner_best_values": [r.best_value for r in results],
         "inner_best_note": (
@@ -126,9 +128,19 @@ def nested_cv(
         objective=f"test.{metric}",
         direction="maximize" if maximize else "minimize",
         counts={k: sum(r.counts[k] for r in results) for k in results[0].counts},
-        test_metrics=summary["test_metrics_mean"],
+        test_metrics={m: _outer_metric([t[m] for t in tests]) for m in names},
         nested=summary,
     )
+
+
+def _outer_metric(values: list[float]) -> dict:
+    """One test metric over the outer folds: its mean and the t-interval of the mean."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    ci = None
+    if len(finite) == len(values) and len(values) > 1:
+        low, high = _t_interval(values)
+        ci = {"low": low, "high": high, "level": 0.95, "method": "t over outer folds"}
+    return {"value": float(np.mean(values)), "ci": ci}
 
 
 def _fold_record(splits: Splits, ds: Dataset) -> dict:

@@ -205,8 +205,14 @@ def fixed_seeds(spec: Spec) -> Spec:
     return parse_spec(set_values(spec.model_dump(mode="json"), fixed))
 
 
-def trial_spec(base: Mapping[str, Any], values: dict[str, Any]) -> Spec:
-    """The base spec with a trial's values applied, validated by the same Spec model."""
-    tree = set_values(base, values)
+def trial_spec(base: Spec | Mapping[str, Any], values: Mapping[str, Any]) -> Spec:
+    """The study's spec with a trial's values applied, validated by the same Spec model.
+
+    ``base`` is the study's validated spec, or its tree (``spec.model_dump(mode="json")``,
+    which a worker makes once for all its trials). The values are set on a copy of the tree
+    and the mapping is validated once: no text is written or read. A value the spec rejects
+    raises its :class:`~tunelab.errors.SpecError` (the trial fails with that reason).
+    """
+    tree = set_values(base.model_dump(mode="json") if isinstance(base, Spec) else base, values)
     tree["tune"] = None
     return parse_spec(tree)

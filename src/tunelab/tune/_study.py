@@ -28,11 +28,15 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tunelab.errors import SpecError
+from tunelab.errors import RunError, SpecError
 from tunelab.runs import redact
 
 __all__ = [
     "ask",
+    "storage_of",
+    "trial_id",
+    "quiet_optuna",
+    "disk_stopped",
     "open_storage",
     "redact",
     "study_lock",
@@ -46,6 +50,38 @@ __all__ = [
 
 HEARTBEAT_S = 5
 GRACE_S = 30
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The study's storage object.
+
+    Private attribute: a ``Study`` has no public accessor of its storage (checked on Optuna
+    5.1), and marking another worker's trial FAIL, or creating a trial with its worker token in
+    one commit, needs the storage's own (public) methods.
+    """
+    return study._storage
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """The storage's id of a trial (the storage's methods take it, not the trial's number).
+
+    Private attribute: neither ``Trial`` nor ``FrozenTrial`` has a public accessor of it
+    (checked on Optuna 5.1); ``storage.get_trial_id_from_study_id_trial_number`` would cost a
+    query each time.
+    """
+    return trial._trial_id
+
+
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's log level at WARNING while a study runs (it announces every trial at INFO);
+    the caller's level is restored after."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 def open_storage(folder: Path, url: str | None = None) -> tuple[optuna.storages.RDBStorage, str]:
@@ -132,9 +168,13 @@ def ask(study: optuna.Study, token: dict) -> optuna.Trial:
     transaction. A trial the user enqueued is taken first, as ``ask`` does, and gets the
     token right after (:func:`fail_interrupted` judges one left without it by its age).
     """
-    study._thread_local.cached_all_trials = None  # as in ask(): the sampler reads fresh trials
-    trial_id = study._pop_waiting_trial_id()
-    if trial_id is None:
+    # Private attribute: `ask()` clears this per-thread cache of the trials so that the sampler
+    # reads fresh ones; there is no public way to clear it (checked on Optuna 5.1).
+    study._thread_local.cached_all_trials = None
+    storage = storage_of(study)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    tid = _pop_waiting(storage, study_id)
+    if tid is None:
         template = FrozenTrial(
             number=-1,
             state=TrialState.RUNNING,
@@ -148,10 +188,23 @@ def ask(study: optuna.Study, token: dict) -> optuna.Trial:
             intermediate_values={},
             trial_id=-1,
         )
-        trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+        tid = storage.create_new_trial(study_id, template_trial=template)
     else:
-        study._storage.set_trial_user_attr(trial_id, "worker", token)
-    return optuna.Trial(study, trial_id)
+        storage.set_trial_user_attr(tid, "worker", token)
+    return optuna.Trial(study, tid)
+
+
+def _pop_waiting(storage: optuna.storages.BaseStorage, study_id: int) -> int | None:
+    """The id of an enqueued (WAITING) trial this worker now runs, as ``Study.ask`` takes it
+    (its ``_pop_waiting_trial_id`` is private): the state change to RUNNING succeeds for one
+    worker only."""
+    for waiting in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if storage.set_trial_state_values(trial_id(waiting), state=TrialState.RUNNING):
+                return trial_id(waiting)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
 
 
 def fail_interrupted(study: optuna.Study) -> list[int]:
@@ -160,7 +213,7 @@ def fail_interrupted(study: optuna.Study) -> list[int]:
     A trial run on this machine is checked by pid and process start time; a trial of another
     machine by its heartbeat, which is stale after GRACE_S seconds. Returns the trial numbers.
     """
-    storage = study._storage
+    storage = storage_of(study)
     marked = []
     host, now = socket.gethostname(), time.time()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -178,7 +231,7 @@ def fail_interrupted(study: optuna.Study) -> list[int]:
                 continue
             worker = f"worker {who.get('host')}:{who.get('pid')}" if who else "an unknown worker"
             reason = f"interrupted: no heartbeat from {worker} for {now - last:.0f}s (stale trial)"
-        mark_failed(storage, trial._trial_id, reason)
+        mark_failed(storage, trial_id(trial), reason)
         marked.append(trial.number)
     return marked
 
@@ -198,13 +251,13 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     The second keeps the time until a dead worker's trial is marked bounded while the
     surviving workers are inside long trials.
     """
-    storage = study._storage
+    storage = storage_of(study)
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT_S):
             with contextlib.suppress(Exception):  # a transient storage error, or the trial ended
-                storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
+                storage.set_trial_user_attr(trial_id(trial), "heartbeat", time.time())
             with contextlib.suppress(Exception):
                 fail_interrupted(study)
 
@@ -259,3 +312,12 @@ def disk_trouble(exc: BaseException) -> str | None:
                     break
         current = current.__cause__ or current.__context__
     return found
+
+
+def disk_stopped(why: str, folder: Path) -> RunError:
+    """The error that stops a study whose disk is full or read-only (see ``disk_trouble``)."""
+    return RunError(
+        f"{why}; the study in {folder} stopped. Every finished trial is kept in its storage: "
+        "free some space (or make the folder writable) and run the same `tunelab tune` command "
+        "with --resume"
+    )

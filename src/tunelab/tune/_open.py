@@ -1,0 +1,214 @@
+"""Opening a study: the checks before any data, then its folder, seal, spec record and storage.
+
+A new study and a resumed one go through the same door: the spec is checked (a ``tune``
+section, the space, the grid), the folder is refused when it would mix two studies, the test
+part is sealed (or checked against the seal), ``spec.yaml`` is recorded (or compared with the
+one a resume continues), and the Optuna study is created or loaded from its storage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from tunelab.errors import RunError, SpecError
+from tunelab.evaluate import get_metric, greater_is_better
+from tunelab.runs import ensure_writable, read_json, write_json
+from tunelab.spec import Spec, dump_spec, load_spec
+from tunelab.train import Prepared, prepare
+from tunelab.tune._objective import TrialContext
+from tunelab.tune._samplers import build_pruner, build_sampler
+from tunelab.tune._seal import seal, with_seal
+from tunelab.tune._space import Param, fixed_seeds, grid_space, parse_space
+from tunelab.tune._study import fail_interrupted, open_storage, redact
+
+__all__ = ["OpenStudy", "objective_of", "study_spec", "open_study", "trial_context"]
+
+
+@dataclass
+class OpenStudy:
+    """A study ready for its search: what the search and the finish both read."""
+
+    spec: Spec  # the recorded spec: split seed fixed, its seal named
+    params: list[Param]
+    folder: Path
+    prep: Prepared
+    metric: str  # "accuracy", "loss", ...
+    maximize: bool
+    study: optuna.Study
+    storage: str | None  # the URL given (None: SQLite in the folder), for worker processes
+    total: int | None  # trials in all (the grid's size at most)
+    seed: int  # the sampler's seed
+    interrupted: list[int]  # trials a dead worker left RUNNING, marked FAIL on opening
+    done_before: int  # trials in the storage when it was opened
+
+
+def objective_of(spec: Spec, task: str) -> tuple[str, bool]:
+    """(metric, maximize) from ``tune.objective`` (``val.accuracy``, ``val_loss``, ...)."""
+    text = spec.tune.objective or ("val.accuracy" if task == "classification" else "val.rmse")
+    side, dot, metric = text.partition(".")  # val.f1_macro
+    if not dot:
+        side, _, metric = text.partition("_")  # val_loss
+    if side == "test":
+        raise SpecError(f"tune.objective {text!r}: the test part is sealed; tune on val.<metric>")
+    if side != "val" or not metric:
+        raise SpecError(f"tune.objective: expected val.<metric> or val.loss; got {text!r}")
+    if metric != "loss" and get_metric(metric).task != task:
+        raise SpecError(
+            f"tune.objective: {metric} is a {get_metric(metric).task} metric, but "
+            f"this is a {task} task"
+        )
+    direction = spec.tune.direction
+    maximize = direction == "maximize" or (direction == "auto" and greater_is_better(metric))
+    return metric, maximize
+
+
+def study_spec(
+    spec: Spec | str | Path | Mapping[str, Any],
+    *,
+    overrides: Sequence[str] = (),
+    trials: int | None = None,
+    timeout: float | None = None,
+    workers: int = 1,
+) -> tuple[Spec, list[Param]]:
+    """The study's spec and its parsed space, every check that needs no data done."""
+    budget = [
+        f"tune.{k}={v}" for k, v in (("trials", trials), ("timeout", timeout)) if v is not None
+    ]
+    spec = load_spec(spec, overrides=[*overrides, *budget])  # the budget validated like the spec
+    if spec.tune is None:
+        raise SpecError(
+            "the spec has no `tune` section: add tune: {space: {...}} "
+            "(see examples/mnist_tune.yaml)"
+        )
+    spec = fixed_seeds(spec)  # a searched `seed` never moves the data or the split
+    if workers < 1:
+        raise SpecError(f"--workers: expected at least 1; got {workers}")
+    params = parse_space(spec.tune, spec)  # every entry checked before any data is loaded
+    if spec.tune.sampler.name == "grid":
+        grid_space(params)  # a space the grid cannot enumerate fails before the folder is made
+    return spec, params
+
+
+def open_study(
+    spec: Spec,
+    params: list[Param],
+    folder: Path,
+    *,
+    workers: int = 1,
+    storage: str | None = None,
+    resume: bool = False,
+    prep: Prepared | None = None,
+) -> OpenStudy:
+    """Start the study in ``folder``, or continue it (``resume``); ``prep`` reuses prepared
+    data (an outer fold of nested CV)."""
+    exists = (folder / "study.json").is_file()
+    if exists and not resume:
+        raise RunError(
+            f"{folder} already holds a study; pass --resume to continue it, or choose another --out"
+        )
+    if resume and not exists:
+        raise RunError(f"nothing to resume: {folder} holds no study (no study.json)")
+    ensure_writable(folder, what="study folder")
+    prep = prep or prepare(spec)
+    metric, maximize = objective_of(spec, prep.ds.task)
+    sealed = seal(folder, prep.ds, prep.splits)
+    spec = _record_spec(folder, spec, resume=resume, sealed=sealed)
+    storage = _storage_for(folder, storage, resume=resume)
+    storage_obj, url = open_storage(folder, storage)
+    total = spec.tune.trials
+    if spec.tune.sampler.name == "grid":
+        size = math.prod(len(v) for v in grid_space(params).values())
+        total = min(total or size, size)
+    write_json(
+        folder / "study.json",
+        {
+            "name": spec.name,
+            "objective": f"val.{metric}",
+            "direction": "maximize" if maximize else "minimize",
+            "storage": None if storage is None else redact(url),
+            "trials": total,
+            "timeout": spec.tune.timeout,
+            "workers": workers,
+        },
+    )
+    seed = spec.tune.sampler.seed if spec.tune.sampler.seed is not None else spec.seed
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=storage_obj,
+        load_if_exists=True,
+        direction="maximize" if maximize else "minimize",
+        sampler=build_sampler(spec.tune.sampler, params, seed=seed),
+        pruner=build_pruner(spec.tune.pruner),
+    )
+    interrupted = fail_interrupted(study)
+    return OpenStudy(
+        spec, params, folder, prep, metric, maximize, study, storage, total, seed,
+        interrupted=interrupted, done_before=len(study.get_trials(deepcopy=False)),
+    )  # fmt: skip
+
+
+def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path) -> TrialContext:
+    """What every trial of a worker shares, from the study's spec and prepared data."""
+    metric, maximize = objective_of(spec, prep.ds.task)
+    return TrialContext(
+        spec.model_dump(mode="json"),
+        params,
+        metric,
+        maximize,
+        wilcoxon=spec.tune.pruner.name == "wilcoxon",
+        prep=prep,
+        folder=folder,
+        prunes=spec.tune.pruner.name != "none",
+    )
+
+
+def _storage_for(folder: Path, given: str | None, *, resume: bool) -> str | None:
+    """On resume, the study's own storage unless --storage says otherwise."""
+    if given is not None or not resume:
+        return given
+    stored = read_json(folder / "study.json").get("storage")
+    if stored and "***" in stored:
+        raise RunError(
+            f"{folder} is stored in {stored}; pass --storage again with the password "
+            "(tunelab never writes passwords to disk)"
+        )
+    return stored
+
+
+def _record_spec(folder: Path, spec: Spec, *, resume: bool, sealed: dict) -> Spec:
+    """spec.yaml of the study, returned as every spec derived from it carries it: the split
+    seed fixed and ``evaluate.seal`` naming this study's seal, so a look at the test part
+    through ``best.yaml`` or the refit's ``spec.yaml`` is logged in ``seal.json`` too. A
+    resume must use the same spec (trials and timeout aside; the seal's path may move)."""
+    spec = with_seal(fixed_seeds(spec), folder, sealed)
+    path = folder / "spec.yaml"
+    if resume and path.is_file():
+        stored = fixed_seeds(load_spec(path)).model_dump(mode="json")  # older studies too
+        given = spec.model_dump(mode="json")
+        for tree in (stored, given):
+            tree["tune"].pop("trials", None)
+            tree["tune"].pop("timeout", None)
+            tree["evaluate"].pop("seal", None)
+        if stored != given:
+            changed = sorted(_diff(stored, given))
+            raise RunError(
+                f"--resume: the spec differs from the study's {path} at {', '.join(changed[:5])}; "
+                "resume with the same spec (only tune.trials and tune.timeout may change)"
+            )
+    path.write_text(dump_spec(spec), encoding="utf-8")
+    return spec
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in set(a) | set(b):
+            out += _diff(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
+        return out
+    return [] if a == b else [prefix or "(top level)"]
