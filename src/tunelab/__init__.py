@@ -22,7 +22,6 @@ start) loads neither torch nor scipy, matplotlib or optuna.
 from __future__ import annotations
 
 from tunelab import _lazy, evaluate, train, tune  # noqa: F401  (the subpackages: made callable below)
-
 from tunelab._version import __version__
 
 _EXPORTS = {
