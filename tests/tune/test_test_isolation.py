@@ -23,7 +23,7 @@ from tunelab.spec import load_spec
 from tunelab.train import prepare
 
 # the modules whose names are watched (``tunelab.train`` and ``tunelab.tune`` are also functions)
-train_run = importlib.import_module("tunelab.train._run")
+train_run = importlib.import_module("tunelab.train._fold")
 tune_run = importlib.import_module("tunelab.tune._run")
 
 N, ID = 90, 4  # rows; the column that holds each row's own number
