@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -155,64 +156,116 @@ def fit(
     checkpoint: Callable[[Checkpoint], None] | None = None,
     resume: Checkpoint | None = None,
 ) -> History:
-    """Train ``model`` in place on ``train = (X, y)`` (tensors on its device), validating on
-    ``val`` (or None: a refit on all non-test data), as the :class:`~tunelab.train.Plan` says.
-
-    ``seed`` seeds shuffling and augmentation; ``epochs`` overrides ``train.epochs``;
-    ``callbacks`` come after the plan's own (early stopping) and may return ``Stop`` or
-    ``Prune``; ``on_epoch`` gets each finished row; ``progress(done, total)`` the steps;
-    ``checkpoint`` a :class:`Checkpoint` after every epoch that does not end training;
-    ``resume`` (a checkpoint of this same training) continues after its epoch, every state
-    and RNG restored, and ends as an uninterrupted run would.
-    """
-    # --- setup: batches, optimizer, schedule, callbacks, what is watched
-    cfg, (X, y), has_val = plan.spec.train, train, val is not None
-    device, n, epochs = X.device, X.shape[0], epochs or plan.spec.train.epochs
-    batch_size = n if plan.full_batch else min(cfg.batch_size, n)
-    # a lone last sample joins the batch before it (batch norm cannot train on one sample)
-    steps = n // batch_size if n % batch_size == 1 else math.ceil(n / batch_size)
+    """Train ``model`` in place on ``train = (X, y)`` (on its device) as ``plan`` says; validate
+    on ``val`` (None: a refit). ``callbacks`` follow the plan's own (early stopping);
+    ``checkpoint`` gets the state after each epoch, ``resume`` continues from one exactly."""
+    # --- setup: optimizer, schedule (plan lr x factor, never read back), callbacks, watches
+    cfg, has_val, device = plan.spec.train, val is not None, train[0].device
+    epochs = epochs or cfg.epochs
     gen = torch.Generator(device=device).manual_seed(seed)
     loss_fn = build_loss(plan.loss, device=device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
-    plateau = plan.plateau_watch(has_val=has_val)
+    batches, plateau = _Batches(train, plan, gen), plan.plateau_watch(has_val=has_val)
+    lrs, up = [plan.lr] * len(optimizer.param_groups), plateau is not None and plateau.maximize
     schedule = Schedule(
-        cfg.schedule,
-        base_lrs=[plan.lr] * len(optimizer.param_groups),  # the plan's lr: never read back
-        steps_per_epoch=steps,
-        epochs=epochs,
-        maximize=plateau is not None and plateau.maximize,
+        cfg.schedule, base_lrs=lrs, steps_per_epoch=batches.steps, epochs=epochs, maximize=up
     )
-    take_step = _stepper(model, optimizer, loss_fn, plan)
+    run_epoch = _epoch(model, optimizer, loss_fn, schedule, batches, plan, progress)
     callbacks = [*plan.callbacks(has_val=has_val), *callbacks]
     check_monitors(callbacks, plan.logged(has_val=has_val))  # before epoch 1, not inside it
-    counted, count = plan.device_metrics, n * _target_dims(y)  # train_<m>, summed per batch
     watch, history, step, start = monitored(cfg, has_val=has_val), History(), 0, 1
-    check_every = max(1, steps // 10)
+    on_epoch = on_epoch or (lambda row: None)
     started = time.perf_counter()
 
     # --- resume: continue after the checkpoint's epoch (the RNG states are restored last)
+    states = {"model": model, "optimizer": optimizer, "schedule": schedule, "generator": gen}
+    capture = functools.partial(Checkpoint.capture, callbacks=callbacks, **states)
     if resume is not None:
-        resume.restore(
-            model=model, optimizer=optimizer, schedule=schedule, generator=gen, callbacks=callbacks
-        )
-        start, step = resume.epoch + 1, resume.step
-        history.rows, history.best_epoch = list(resume.rows), resume.best_epoch
-        started -= resume.seconds  # history.seconds includes the time before the interruption
+        start, step, started = _resumed(resume, history, states, callbacks, started)
 
     for epoch in range(start, epochs + 1):
-        # --- one epoch over shuffled batches (a batch is a slice of an index tensor)
+        # --- one epoch over shuffled batches, then the sync point: its numbers read once
         t0 = time.perf_counter()
+        sums, lr, step = run_epoch(step)
+        loss_total, first_bad, *totals = sums.tolist()  # sync point
+        row: dict[str, float] = {"epoch": epoch, "train_loss": loss_total / batches.n}
+        if not math.isfinite(row["train_loss"]):
+            history.failure = f"non-finite loss at epoch {epoch}, step {int(first_bad) + 1}"
+            history.rows.append(row | {"lr": lr, "seconds": time.perf_counter() - t0})
+            on_epoch(history.rows[-1])  # the failed epoch belongs in the record too
+            break
+        counted = zip(plan.device_metrics, totals, strict=True)
+        row |= {f"train_{m.name}": m.finish(t, batches.count) for m, t in counted}
+
+        # --- validation: loss and every logged metric
+        row |= _validate(model, val, loss_fn, plan) if val is not None else {}
+        row |= {"lr": lr, "seconds": time.perf_counter() - t0}
+        history.rows.append(row)
+
+        # --- bookkeeping and decisions: best epoch, schedule, callbacks
+        best = _best_so_far(history, watch)
+        schedule.epoch_end(row.get(plateau.key) if plateau is not None else None)
+        on_epoch(row)
+        decision = _decision([cb.on_epoch_end(epoch, row, model) for cb in callbacks])
+        if decision is not None:
+            history.stop_reason, history.pruned = decision.reason, isinstance(decision, Prune)
+            break
+
+        # --- checkpoint: the state to continue from after this epoch (cost: one file write)
+        if checkpoint is not None:
+            seconds = time.perf_counter() - started
+            checkpoint(capture(epoch=epoch, step=step, best=best, history=history, seconds=seconds))
+
+    for cb in callbacks:
+        cb.on_fit_end(model)
+    _best_so_far(history, watch)
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+class _Batches:
+    """An epoch's batches: slices of a shuffled index tensor over data on the device."""
+
+    def __init__(self, train: tuple[torch.Tensor, torch.Tensor], plan: Plan, gen) -> None:
+        self.X, self.y = train
+        self.n, self.gen = self.X.shape[0], gen
+        self.size = self.n if plan.full_batch else min(plan.spec.train.batch_size, self.n)
+        # a lone last sample joins the batch before it (batch norm cannot train on one sample)
+        n, size = self.n, self.size
+        self.steps = n // size if n % size == 1 else math.ceil(n / size)
+        self.count = n * _target_dims(self.y)  # target values per epoch (metrics' finish)
+
+    def order(self) -> torch.Tensor | None:
+        if self.steps == 1:
+            return None
+        return torch.randperm(self.n, device=self.X.device, generator=self.gen)
+
+    def batch(self, order: torch.Tensor | None, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if order is None:
+            return self.X, self.y
+        end = self.n if s == self.steps - 1 else (s + 1) * self.size
+        idx = order[s * self.size : end]
+        return self.X[idx], self.y[idx]
+
+
+def _epoch(model, optimizer, loss_fn, schedule, batches: _Batches, plan: Plan, progress):
+    """``run_epoch(step) -> (sums, lr, step)``: one epoch of optimizer steps; ``sums`` holds
+    the summed loss, the first non-finite step (-1: none) and each device metric's sum, all
+    still on the device (the caller reads them at its sync point)."""
+    device, counted, steps = batches.X.device, plan.device_metrics, batches.steps
+    take_step = _stepper(model, optimizer, loss_fn, plan)
+    check_every = max(1, steps // 10)
+
+    def run_epoch(step: int) -> tuple[torch.Tensor, float, int]:
         model.train()
-        order = torch.randperm(n, device=device, generator=gen) if steps > 1 else None
+        order = batches.order()
         loss_sum = torch.zeros((), device=device)
         sums = torch.zeros(len(counted), device=device)
         bad_step = torch.full((), -1, device=device, dtype=torch.long)
         for s in range(steps):
-            end = n if s == steps - 1 else (s + 1) * batch_size
-            idx = order[s * batch_size : end] if order is not None else None
-            xb, yb = (X, y) if idx is None else (X[idx], y[idx])
+            xb, yb = batches.batch(order, s)
             if plan.augment is not None:
-                xb = plan.augment(xb, gen)
+                xb = plan.augment(xb, batches.gen)
             lr = schedule.apply(optimizer, step)
             out, data_loss = take_step(xb, yb)
             # on-device bookkeeping: no .item() inside the step
@@ -227,60 +280,9 @@ def fit(
             # rare sync point (about ten per epoch): a diverged run stops within its epoch
             if s % check_every == check_every - 1 and s + 1 < steps and bad_step.item() >= 0:
                 break
+        return torch.cat([loss_sum.reshape(1), bad_step.reshape(1).float(), sums]), lr, step
 
-        # --- sync point: read the epoch's numbers once
-        loss_total, first_bad, *totals = torch.cat(
-            [loss_sum.reshape(1), bad_step.reshape(1).float(), sums]
-        ).tolist()
-        row: dict[str, float] = {"epoch": epoch, "train_loss": loss_total / n}
-        if not math.isfinite(row["train_loss"]):
-            history.failure = f"non-finite loss at epoch {epoch}, step {int(first_bad) + 1}"
-            row |= {"lr": lr, "seconds": time.perf_counter() - t0}
-            history.rows.append(row)
-            if on_epoch is not None:  # the failed epoch belongs in the record too
-                on_epoch(row)
-            break
-        row |= {f"train_{m.name}": m.finish(t, count) for m, t in zip(counted, totals, strict=True)}
-
-        # --- validation: loss and every logged metric
-        if val is not None:
-            row |= _validate(model, val, loss_fn, plan)
-        row |= {"lr": lr, "seconds": time.perf_counter() - t0}
-        history.rows.append(row)
-
-        # --- bookkeeping and decisions: best epoch, schedule, callbacks
-        best = _best_so_far(history, watch)
-        schedule.epoch_end(row.get(plateau.key) if plateau is not None else None)
-        if on_epoch is not None:
-            on_epoch(row)
-        decisions = [cb.on_epoch_end(epoch, row, model) for cb in callbacks]
-        decision = next((d for d in decisions if isinstance(d, (Stop, Prune))), None)
-        if decision is not None:
-            history.stop_reason, history.pruned = decision.reason, isinstance(decision, Prune)
-            break
-
-        # --- checkpoint: the state to continue from after this epoch (cost: one file write)
-        if checkpoint is not None:
-            checkpoint(
-                Checkpoint.capture(
-                    epoch=epoch,
-                    step=step,
-                    best=best,
-                    history=history,
-                    seconds=time.perf_counter() - started,
-                    model=model,
-                    optimizer=optimizer,
-                    schedule=schedule,
-                    generator=gen,
-                    callbacks=callbacks,
-                )
-            )
-
-    for cb in callbacks:
-        cb.on_fit_end(model)
-    _best_so_far(history, watch)
-    history.seconds = time.perf_counter() - started
-    return history
+    return run_epoch
 
 
 def _stepper(model: torch.nn.Module, optimizer, loss_fn, plan: Plan):
@@ -334,6 +336,21 @@ def _validate(model, val, loss_fn, plan: Plan) -> dict[str, float]:
         values = compute_metrics(plan.task, val[1].cpu().numpy(), scores, names=list(plan.metrics))
         row |= {f"val_{k}": v for k, v in values.items()}
     return row
+
+
+def _resumed(resume: Checkpoint, history: History, states: dict, callbacks, started: float):
+    """Restore a checkpoint's state into this training: ``(first epoch, step, started)``.
+
+    The RNG states are restored last; ``started`` moves back by the time trained before the
+    interruption (``history.seconds`` includes it)."""
+    resume.restore(**states, callbacks=callbacks)
+    history.rows, history.best_epoch = list(resume.rows), resume.best_epoch
+    return resume.epoch + 1, resume.step, started - resume.seconds
+
+
+def _decision(decisions: list) -> Stop | Prune | None:
+    """The first ``Stop`` or ``Prune`` of the callbacks' answers (each callback was asked)."""
+    return next((d for d in decisions if isinstance(d, (Stop, Prune))), None)
 
 
 def _best_so_far(history: History, watch: Watch | None) -> float | None:
