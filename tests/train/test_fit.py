@@ -25,10 +25,6 @@ from tunelab.train import (
 )
 
 
-def train_spec(**train):
-    return tunelab.load_spec({"data": "iris", "model": "linear", "train": train}).train
-
-
 def blobs(n=120, seed=0):
     """Three well separated classes in 4 dimensions."""
     g = torch.Generator().manual_seed(seed)
