@@ -3,6 +3,7 @@ refused, and SIGKILL during a save never leaves a partial file under the final n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -26,6 +27,7 @@ from tunelab.train import (
     CHECKPOINT_FILE,
     Callback,
     Checkpoint,
+    DataShape,
     EarlyStopping,
     History,
     Schedule,
@@ -33,6 +35,7 @@ from tunelab.train import (
     discard_temporaries,
     fit,
     load_checkpoint,
+    resolve,
     save_checkpoint,
 )
 
@@ -73,16 +76,16 @@ def stopper():
 def run(cfg, *, epochs=None, callbacks=(), checkpoint=None, resume=None):
     """fit() on the image problem with dropout, augmentation and the given callbacks."""
     model = net()
+    spec = tunelab.load_spec({"data": "iris", "model": "linear"})
+    cfg = cfg.model_copy(update={"loss": train_spec(loss="cross_entropy").loss})
+    spec = spec.model_copy(update={"train": cfg.model_copy(update={"metrics": ["accuracy"]})})
+    plan = resolve(spec, DataShape.of(*images(), task="classification"), device="cpu")
     history = fit(
         model,
         images(),
         images(48, seed=1),
-        cfg,
-        task="classification",
-        loss=train_spec(loss="cross_entropy").loss,
-        metrics=["accuracy"],
+        dataclasses.replace(plan, augment=noise),
         seed=7,
-        augment=noise,
         callbacks=callbacks,
         epochs=epochs,
         checkpoint=checkpoint,

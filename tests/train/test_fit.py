@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import pytest
@@ -12,11 +13,16 @@ from torch import nn
 
 import tunelab
 from tunelab.errors import SpecError
-from tunelab.train import Callback, EarlyStopping, Prune, Stop, fit, predict
-
-
-def train_spec(**train):
-    return tunelab.load_spec({"data": "iris", "model": "linear", "train": train}).train
+from tunelab.train import (
+    Callback,
+    DataShape,
+    EarlyStopping,
+    Prune,
+    Stop,
+    fit,
+    predict,
+    resolve,
+)
 
 
 def blobs(n=120, seed=0):
@@ -44,15 +50,21 @@ def regressor(seed=0, features=3):
     return nn.Linear(features, 1)
 
 
+def plan_of(train, *, task, augment=None, **cfg):
+    """The plan of a train section for these tensors (on the CPU), with an own augmentation."""
+    spec = tunelab.load_spec({"data": "iris", "model": "linear", "train": cfg})
+    plan = resolve(spec, DataShape.of(*train, task=task), device="cpu")
+    return dataclasses.replace(plan, augment=augment) if augment is not None else plan
+
+
 def run_fit(model, train, val, *, task="classification", metrics=None, seed=0, **kw):
     cfg_keys = {
         k: kw.pop(k) for k in list(kw) if k not in ("augment", "callbacks", "epochs", "on_epoch")
     }
-    cfg = train_spec(**cfg_keys)
-    loss = cfg.loss or train_spec(loss="cross_entropy" if task == "classification" else "mse").loss
     if metrics is None:
         metrics = ["accuracy"] if task == "classification" else ["rmse"]
-    return fit(model, train, val, cfg, task=task, loss=loss, metrics=metrics, seed=seed, **kw)
+    plan = plan_of(train, task=task, augment=kw.pop("augment", None), metrics=metrics, **cfg_keys)
+    return fit(model, train, val, plan, seed=seed, **kw)
 
 
 def state(model):

@@ -18,12 +18,13 @@ def train_spec(**train):
     return tunelab.load_spec({"data": "iris", "model": "linear", "train": train}).train
 
 
-def schedule(spec, *, steps_per_epoch=10, epochs=10, lr=1.0):
+def schedule(spec, *, steps_per_epoch=10, epochs=10, lr=1.0, maximize=False):
     return Schedule(
         train_spec(schedule=spec).schedule,
         base_lrs=[lr],
         steps_per_epoch=steps_per_epoch,
         epochs=epochs,
+        maximize=maximize,
     )
 
 
@@ -197,16 +198,16 @@ def test_plateau_reduces_after_patience_epochs_without_improvement():
     sched = schedule({"name": "plateau", "patience": 2, "factor": 0.5})
     losses = [1.0, 0.9, 0.95, 0.92]  # two bad epochs: not yet
     for v in losses:
-        sched.epoch_end({"val_loss": v}, greater_is_better=False)
+        sched.epoch_end(v)
     assert sched.factor(0) == 1.0
-    sched.epoch_end({"val_loss": 0.91}, greater_is_better=False)  # third bad epoch
+    sched.epoch_end(0.91)  # third bad epoch
     assert sched.factor(0) == 0.5 and sched.factor(99) == 0.5
     for v in (0.93, 0.94, 0.95):
-        sched.epoch_end({"val_loss": v}, greater_is_better=False)
+        sched.epoch_end(v)
     assert sched.factor(0) == 0.25
-    sched.epoch_end({"val_loss": 0.5}, greater_is_better=False)  # improvement resets the count
+    sched.epoch_end(0.5)  # improvement resets the count
     for v in (0.6, 0.6):
-        sched.epoch_end({"val_loss": v}, greater_is_better=False)
+        sched.epoch_end(v)
     assert sched.factor(0) == 0.25
 
 
@@ -218,14 +219,15 @@ def test_plateau_in_max_mode_and_min_factor():
             "patience": 0,
             "factor": 0.1,
             "min_factor": 0.05,
-        }
+        },
+        maximize=True,
     )
-    sched.epoch_end({"val_accuracy": 0.5}, greater_is_better=True)
-    sched.epoch_end({"val_accuracy": 0.6}, greater_is_better=True)
+    sched.epoch_end(0.5)
+    sched.epoch_end(0.6)
     assert sched.plateau == 1.0
-    sched.epoch_end({"val_accuracy": 0.55}, greater_is_better=True)
+    sched.epoch_end(0.55)
     assert sched.plateau == pytest.approx(0.1)
-    sched.epoch_end({"val_accuracy": 0.55}, greater_is_better=True)
+    sched.epoch_end(0.55)
     assert sched.plateau == pytest.approx(0.05)  # floored at min_factor
 
 
@@ -233,19 +235,19 @@ def test_plateau_state_dict_round_trip():
     spec = {"name": "plateau", "patience": 1, "factor": 0.5}
     a = schedule(spec)
     for v in (1.0, 1.1, 1.2, 0.8, 0.9):
-        a.epoch_end({"val_loss": v}, greater_is_better=False)
+        a.epoch_end(v)
     b = schedule(spec)
     b.load_state_dict(a.state_dict())
     assert b.state_dict() == a.state_dict() == {"plateau": 0.5, "best": 0.8, "bad": 1}
     for s in (a, b):
-        s.epoch_end({"val_loss": 0.85}, greater_is_better=False)
+        s.epoch_end(0.85)
     assert a.factor(0) == b.factor(0) == 0.25
 
 
 def test_non_plateau_schedules_ignore_epoch_end():
     sched = schedule("cosine")
     for _ in range(20):
-        sched.epoch_end({}, greater_is_better=False)
+        sched.epoch_end(1.0)
     assert sched.plateau == 1.0
 
 

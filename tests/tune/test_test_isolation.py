@@ -23,8 +23,9 @@ from tunelab.spec import load_spec
 from tunelab.train import prepare
 
 # the modules whose names are watched (``tunelab.train`` and ``tunelab.tune`` are also functions);
-# nested CV runs each outer fold's inner study through ``_nested.run_study``
-train_run = importlib.import_module("tunelab.train._run")
+# a fold trains through ``_fold``; nested CV runs each outer fold's inner study through
+# ``_nested.run_study``
+train_run = importlib.import_module("tunelab.train._fold")
 tune_nested = importlib.import_module("tunelab.tune._nested")
 
 N, ID = 90, 4  # rows; the column that holds each row's own number

@@ -15,6 +15,7 @@ Every metric is tested against scikit-learn as the oracle; scikit-learn is not i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import partial
@@ -438,12 +439,20 @@ class Metric:
         fn: ``fn(y_true, y_score) -> float`` (classification) or ``fn(y_true, y_pred) -> float``.
         task: ``classification`` or ``regression``.
         greater_is_better: Whether a larger value is a better model.
+        batch: Optional device form, ``batch(predictions, targets) -> tensor``: the metric's
+            sum over one batch, computed on the device (no sync), from the predicted class
+            indices (classification) or the predictions shaped like the targets (regression).
+            Training logs ``train_<name>`` per epoch for the metrics that have one.
+        finish: With ``batch``: ``finish(total, count) -> float``, the epoch's value from the
+            sum of the batch sums and the number of target values.
     """
 
     name: str
     fn: Callable[[object, object], float]
     task: Task
     greater_is_better: bool
+    batch: Callable[[object, object], object] | None = None
+    finish: Callable[[float, int], float] | None = None
 
 
 def register_metric(
@@ -453,14 +462,21 @@ def register_metric(
     task: Task,
     greater_is_better: bool,
     summary: str | None = None,
+    batch: Callable[[object, object], object] | None = None,
+    finish: Callable[[float, int], float] | None = None,
 ) -> Metric:
     """Register a pure metric function under ``name`` (in :data:`tunelab.plugins.METRICS`).
 
     Intervals come from resampling it (vectorised for the built-ins, resample by resample for
     the others). Example: ``register_metric("mcc", mcc, task="classification",
-    greater_is_better=True)``.
+    greater_is_better=True)``. ``batch`` and ``finish`` give its device form (see :class:`Metric`).
     """
-    metric = Metric(name, fn, task, greater_is_better)
+    if (batch is None) != (finish is None):
+        raise TunelabError(
+            f"metric `{name}`: a device form needs both batch= and finish=; got only "
+            f"{'batch' if finish is None else 'finish'}="
+        )
+    metric = Metric(name, fn, task, greater_is_better, batch, finish)
     _REGISTRY.register(
         name,
         None,
@@ -490,7 +506,12 @@ class _MetricTable(MutableMapping):
         if name in _REGISTRY:
             _REGISTRY.unregister(name)
         register_metric(
-            name, metric.fn, task=metric.task, greater_is_better=metric.greater_is_better
+            name,
+            metric.fn,
+            task=metric.task,
+            greater_is_better=metric.greater_is_better,
+            batch=metric.batch,
+            finish=metric.finish,
         )
 
     def __delitem__(self, name: str) -> None:
@@ -510,6 +531,36 @@ class _MetricTable(MutableMapping):
         return len(_REGISTRY.names())
 
 
+def _mean(total: float, count: int) -> float:
+    return total / count
+
+
+def _root_mean(total: float, count: int) -> float:
+    return math.sqrt(max(total, 0.0) / count)
+
+
+def _hits(pred, y):
+    return (pred == y).sum()
+
+
+def _squared_error(pred, y):
+    err = pred - y
+    return (err * err).sum()
+
+
+def _absolute_error(pred, y):
+    return (pred - y).abs().sum()
+
+
+# device forms: torch tensors in, one summed tensor out (tensor methods only: no torch import)
+_DEVICE_FORMS: dict[str, dict[str, Callable]] = {
+    "accuracy": {"batch": _hits, "finish": _mean},
+    "mse": {"batch": _squared_error, "finish": _mean},
+    "rmse": {"batch": _squared_error, "finish": _root_mean},
+    "mae": {"batch": _absolute_error, "finish": _mean},
+}
+
+
 def _register_builtins() -> None:
     classification: list[tuple[str, Callable[[object, object], float], bool]] = [
         ("accuracy", accuracy, True),
@@ -523,9 +574,11 @@ def _register_builtins() -> None:
         classification.append((f"top{k}_accuracy", partial(top_k_accuracy, k=k), True))
     regression = [("mse", mse, False), ("rmse", rmse, False), ("mae", mae, False), ("r2", r2, True)]
     for n, fn, up in classification:
-        register_metric(n, fn, task="classification", greater_is_better=up)
+        forms = _DEVICE_FORMS.get(n, {})
+        register_metric(n, fn, task="classification", greater_is_better=up, **forms)
     for n, fn, up in regression:
-        register_metric(n, fn, task="regression", greater_is_better=up)
+        forms = _DEVICE_FORMS.get(n, {})
+        register_metric(n, fn, task="regression", greater_is_better=up, **forms)
 
 
 METRICS: Mapping[str, Metric] = _MetricTable()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from tunelab.errors import SpecError, did_you_mean
 
-__all__ = ["Stop", "Prune", "EarlyStopping", "Callback"]
+__all__ = ["Stop", "Prune", "EarlyStopping", "Callback", "check_monitors"]
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,7 @@ class EarlyStopping(Callback):
         self._best_state: dict[str, torch.Tensor] | None = None
 
     def on_epoch_end(self, epoch, logs, model):
-        if self.monitor not in logs:
-            raise SpecError(
-                f"train.early_stopping.monitor: {self.monitor!r} is not logged"
-                f"{did_you_mean(self.monitor, logs)}; logged: {', '.join(sorted(logs))}"
-            )
-        value = logs[self.monitor]
+        value = logs[self.monitor]  # checked before the first epoch (check_monitors)
         if self.best is None or self.sign * (value - self.best) > self.min_delta:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
             if self.restore_best:
@@ -96,3 +92,14 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.bad_epochs, self._best_state = state["bad_epochs"], state["best_state"]
+
+
+def check_monitors(callbacks: Sequence[Callback], logged: Sequence[str]) -> None:
+    """Before training: every callback that watches a ``monitor`` watches a logged value."""
+    for cb in callbacks:
+        monitor = getattr(cb, "monitor", None)
+        if isinstance(monitor, str) and monitor not in logged:
+            raise SpecError(
+                f"{type(cb).__name__}.monitor: {monitor!r} is not logged"
+                f"{did_you_mean(monitor, logged)}; logged: {', '.join(logged)}"
+            )

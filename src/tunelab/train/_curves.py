@@ -83,7 +83,8 @@ def _with_cv(spec: Spec, folds: int) -> Spec:
 def _curve(
     base: Spec, kind: str, points: list[dict], specs: list[Spec], *, metric, out, quiet
 ) -> dict:
-    from tunelab.train._run import evaluate_part, prepare, train_fold
+    from tunelab.train._fold import evaluate_part, train_fold
+    from tunelab.train._plan import prepare
 
     console = Console(quiet=quiet)
     prep0 = prepare(base)

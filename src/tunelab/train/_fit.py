@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 
 from tunelab.evaluate import compute_metrics, greater_is_better
-from tunelab.plugins import LOSSES, OPTIMIZERS
-from tunelab.spec import LossSpec, TrainSpec
-from tunelab.train._callbacks import Callback, Prune, Stop
+from tunelab.spec import TrainSpec
+from tunelab.train._callbacks import Callback, Prune, Stop, check_monitors
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._losses import build_loss, to_scores
 from tunelab.train._optimizers import build_optimizer
 from tunelab.train._schedules import Schedule
 
+if TYPE_CHECKING:
+    from tunelab.train._plan import Plan
+
 __all__ = [
     "fit",
     "predict",
     "History",
-    "TRAIN_SIDE_METRICS",
     "EpochChoice",
+    "Watch",
     "choose_epoch",
+    "maximize",
     "monitored",
 ]
-
-# metrics that can be accumulated on the device during the epoch, from the training batches
-TRAIN_SIDE_METRICS = {"classification": ("accuracy",), "regression": ("mse", "rmse", "mae")}
 
 
 @dataclass
@@ -103,15 +105,28 @@ def choose_epoch(
     return EpochChoice(epoch, best, [c[epoch] for c in curves])
 
 
-def monitored(cfg: TrainSpec, *, has_val: bool) -> tuple[str, bool] | None:
+class Watch(NamedTuple):
+    """A logged value and its direction: ``maximize`` when a larger value is better."""
+
+    key: str
+    maximize: bool
+
+
+def maximize(key: str, mode: str = "auto") -> bool:
+    """The one direction rule: ``max``/``min`` as written, else the metric registry's
+    direction of ``key`` (``val_accuracy`` up, ``val_loss`` down)."""
+    return mode == "max" or (mode == "auto" and greater_is_better(key))
+
+
+def monitored(cfg: TrainSpec, *, has_val: bool) -> Watch | None:
     """``(key, maximize)`` of what ``tunelab train`` chooses its best epoch by: the early
     stopping monitor, else ``val_loss``; None without a validation part."""
     if not has_val:
         return None
     if cfg.early_stopping is None:
-        return "val_loss", False
-    mode, key = cfg.early_stopping.mode, cfg.early_stopping.monitor
-    return key, mode == "max" or (mode == "auto" and greater_is_better(key))
+        return Watch("val_loss", False)
+    key = cfg.early_stopping.monitor
+    return Watch(key, maximize(key, cfg.early_stopping.mode))
 
 
 @torch.inference_mode()
@@ -131,238 +146,221 @@ def fit(
     model: torch.nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor] | None,
-    cfg: TrainSpec,
+    plan: Plan,
     *,
-    task: str,
-    loss: LossSpec,
-    metrics: Sequence[str],
     seed: int,
-    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-    callbacks: Sequence[Callback] = (),
-    bf16: bool = False,
     epochs: int | None = None,
+    callbacks: Sequence[Callback] = (),
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     checkpoint: Callable[[Checkpoint], None] | None = None,
     resume: Checkpoint | None = None,
 ) -> History:
-    """Train ``model`` in place on tensors that already live on its device.
-
-    Args:
-        model: the network (its parameters on the same device as the data).
-        train: ``(X, y)`` of the training part.
-        val: ``(X, y)`` of the validation part, or None (e.g. a refit on all non-test data).
-        cfg: the ``train`` section of the spec.
-        task: ``classification`` or ``regression``.
-        loss: the resolved loss spec.
-        metrics: metric names logged per epoch as ``train_<m>`` (where cheap) and ``val_<m>``.
-        seed: seeds the shuffling and augmentation generator.
-        augment: batched augmentation, applied to training batches only.
-        callbacks: objects whose ``on_epoch_end`` may return ``Stop`` or ``Prune``.
-        bf16: autocast to bfloat16 (CUDA).
-        epochs: overrides ``cfg.epochs`` (e.g. a refit for the best epoch count).
-        on_epoch: called with each finished epoch's row (printing, history files).
-        progress: called as ``progress(done_steps, total_steps)`` every few steps.
-        checkpoint: called with a :class:`Checkpoint` after every epoch that does not end
-            training (e.g. ``lambda c: save_checkpoint(path, c)``).
-        resume: a checkpoint of this same training (same data, settings and callbacks):
-            training continues after its epoch with the model, optimizer, schedule,
-            callbacks, history and every RNG state restored, and ends as an uninterrupted
-            run would.
-    """
-    # --- setup: data, batches, optimizer, schedule
-    X, y = train
-    device, n = X.device, X.shape[0]
+    """Train ``model`` in place on ``train = (X, y)`` (on its device) as ``plan`` says; validate
+    on ``val`` (None: a refit). ``callbacks`` follow the plan's own (early stopping);
+    ``checkpoint`` gets the state after each epoch, ``resume`` continues from one exactly."""
+    # --- setup: optimizer, schedule (plan lr x factor, never read back), callbacks, watches
+    cfg, has_val, device = plan.spec.train, val is not None, train[0].device
     epochs = epochs or cfg.epochs
-    opt = OPTIMIZERS.get(cfg.optimizer.name).extra  # full_batch, closure, l2_in_loss
-    full_batch = opt.get("full_batch", False)
-    batch_size = n if full_batch else min(cfg.batch_size, n)
-    # a lone last sample joins the batch before it (batch norm cannot train on one sample)
-    steps = n // batch_size if n % batch_size == 1 else math.ceil(n / batch_size)
     gen = torch.Generator(device=device).manual_seed(seed)
-    loss_fn = build_loss(loss, device=device)
+    loss_fn = build_loss(plan.loss, device=device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
+    batches, plateau = _Batches(train, plan, gen), plan.plateau_watch(has_val=has_val)
+    lrs, up = [plan.lr] * len(optimizer.param_groups), plateau is not None and plateau.maximize
     schedule = Schedule(
-        cfg.schedule,
-        base_lrs=[g["lr"] for g in optimizer.param_groups],
-        steps_per_epoch=steps,
-        epochs=epochs,
+        cfg.schedule, base_lrs=lrs, steps_per_epoch=batches.steps, epochs=epochs, maximize=up
     )
-    penalised = [p for p in model.parameters() if p.ndim > 1] if cfg.l1 else []
-    # torch's L-BFGS has no weight_decay: its L2 enters the loss as (wd / 2) * ||w||^2
-    l2 = cfg.optimizer.weight_decay if opt.get("l2_in_loss") else 0.0
-    train_side = [m for m in metrics if m in TRAIN_SIDE_METRICS[task]]
-    binary_logit = LOSSES.for_options(type(loss)).extra.get("outputs") == 1
-    monitor = monitored(cfg, has_val=val is not None)
-    history, step = History(), 0
-    check_every = max(1, steps // 10)
+    run_epoch = _epoch(model, optimizer, loss_fn, schedule, batches, plan, progress)
+    callbacks = [*plan.callbacks(has_val=has_val), *callbacks]
+    check_monitors(callbacks, plan.logged(has_val=has_val))  # before epoch 1, not inside it
+    watch, history, step, start = monitored(cfg, has_val=has_val), History(), 0, 1
+    on_epoch = on_epoch or (lambda row: None)
     started = time.perf_counter()
 
-    def forward_loss(
-        xb: torch.Tensor, yb: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(xb)
-        data_loss = loss_fn(out, yb)
-        total = data_loss
-        if penalised:
-            total = total + cfg.l1 * sum(p.abs().sum() for p in penalised)
-        if l2:
-            total = total + 0.5 * l2 * sum(p.pow(2).sum() for p in model.parameters())
-        return out, data_loss, total
-
     # --- resume: continue after the checkpoint's epoch (the RNG states are restored last)
-    start = 1
+    states = {"model": model, "optimizer": optimizer, "schedule": schedule, "generator": gen}
+    capture = functools.partial(Checkpoint.capture, callbacks=callbacks, **states)
     if resume is not None:
-        resume.restore(
-            model=model, optimizer=optimizer, schedule=schedule, generator=gen, callbacks=callbacks
-        )
-        start, step = resume.epoch + 1, resume.step
-        history.rows, history.best_epoch = list(resume.rows), resume.best_epoch
-        started -= resume.seconds  # history.seconds includes the time before the interruption
+        start, step, started = _resumed(resume, history, states, callbacks, started)
 
     for epoch in range(start, epochs + 1):
-        # --- one epoch over shuffled batches (a batch is a slice of an index tensor)
+        # --- one epoch over shuffled batches, then the sync point: its numbers read once
         t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(n, device=device, generator=gen) if steps > 1 else None
-        loss_sum = torch.zeros((), device=device)
-        stat_sum = torch.zeros(2, device=device)  # correct | squared error, absolute error
-        bad_step = torch.full((), -1, device=device, dtype=torch.long)
-        for s in range(steps):
-            end = n if s == steps - 1 else (s + 1) * batch_size
-            idx = order[s * batch_size : end] if order is not None else None
-            xb, yb = (X, y) if idx is None else (X[idx], y[idx])
-            if augment is not None:
-                xb = augment(xb, gen)
-            lr = schedule.apply(optimizer, step)
-            if opt.get("closure"):
-                kept: list = []
-
-                def closure(xb=xb, yb=yb, kept=kept):
-                    optimizer.zero_grad(set_to_none=True)
-                    out, data_loss, total = forward_loss(xb, yb)
-                    total.backward()
-                    kept[:] = [out, data_loss]
-                    return total
-
-                optimizer.step(closure)
-                out, data_loss = kept[0].detach(), kept[1].detach()
-            else:
-                out, data_loss, total = forward_loss(xb, yb)
-                optimizer.zero_grad(set_to_none=True)
-                total.backward()
-                if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                out, data_loss = out.detach(), data_loss.detach()
-            # on-device bookkeeping: no .item() inside the step
-            loss_sum += data_loss * yb.shape[0]
-            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(data_loss), s, bad_step)
-            if train_side:
-                stat_sum += _batch_stats(out, yb, task, binary_logit)
-            step += 1
-            if progress is not None and steps > 20 and s % max(1, steps // 50) == 0:
-                progress(s + 1, steps)
-            # rare sync point (about ten per epoch): a diverged run stops within its epoch
-            if s % check_every == check_every - 1 and s + 1 < steps and bad_step.item() >= 0:
-                break
-
-        # --- sync point: read the epoch's numbers once
-        loss_total, stat0, stat1, first_bad = torch.cat(
-            [loss_sum.reshape(1), stat_sum, bad_step.reshape(1).float()]
-        ).tolist()
-        row: dict[str, float] = {"epoch": epoch, "train_loss": loss_total / n}
+        sums, lr, step = run_epoch(step)
+        loss_total, first_bad, *totals = sums.tolist()  # sync point
+        row: dict[str, float] = {"epoch": epoch, "train_loss": loss_total / batches.n}
         if not math.isfinite(row["train_loss"]):
             history.failure = f"non-finite loss at epoch {epoch}, step {int(first_bad) + 1}"
-            row |= {"lr": lr, "seconds": time.perf_counter() - t0}
-            history.rows.append(row)
-            if on_epoch is not None:  # the failed epoch belongs in the record too
-                on_epoch(row)
+            history.rows.append(row | {"lr": lr, "seconds": time.perf_counter() - t0})
+            on_epoch(history.rows[-1])  # the failed epoch belongs in the record too
             break
-        row |= _train_metrics(train_side, stat0, stat1, n * _target_dims(y))
+        counted = zip(plan.device_metrics, totals, strict=True)
+        row |= {f"train_{m.name}": m.finish(t, batches.count) for m, t in counted}
 
         # --- validation: loss and every logged metric
-        if val is not None:
-            val_out = predict(model, val[0], batch_size=cfg.eval_batch_size, bf16=bf16)
-            row["val_loss"] = float(loss_fn(val_out, val[1]))
-            scores = to_scores(val_out, loss, task=task).cpu().numpy()
-            if metrics:
-                values = compute_metrics(task, val[1].cpu().numpy(), scores, names=list(metrics))
-                row |= {f"val_{k}": v for k, v in values.items()}
-        row["lr"] = lr
-        row["seconds"] = time.perf_counter() - t0
+        row |= _validate(model, val, loss_fn, plan) if val is not None else {}
+        row |= {"lr": lr, "seconds": time.perf_counter() - t0}
         history.rows.append(row)
 
         # --- bookkeeping and decisions: best epoch, schedule, callbacks
-        best = _best_so_far(history, monitor)
-        schedule.epoch_end(
-            row, greater_is_better=greater_is_better(getattr(cfg.schedule, "monitor", "val_loss"))
-        )
-        if on_epoch is not None:
-            on_epoch(row)
-        decisions = [cb.on_epoch_end(epoch, row, model) for cb in callbacks]
-        decision = next((d for d in decisions if isinstance(d, (Stop, Prune))), None)
+        best = _best_so_far(history, watch)
+        schedule.epoch_end(row.get(plateau.key) if plateau is not None else None)
+        on_epoch(row)
+        decision = _decision([cb.on_epoch_end(epoch, row, model) for cb in callbacks])
         if decision is not None:
             history.stop_reason, history.pruned = decision.reason, isinstance(decision, Prune)
             break
 
         # --- checkpoint: the state to continue from after this epoch (cost: one file write)
         if checkpoint is not None:
-            checkpoint(
-                Checkpoint.capture(
-                    epoch=epoch,
-                    step=step,
-                    best=best,
-                    history=history,
-                    seconds=time.perf_counter() - started,
-                    model=model,
-                    optimizer=optimizer,
-                    schedule=schedule,
-                    generator=gen,
-                    callbacks=callbacks,
-                )
-            )
+            seconds = time.perf_counter() - started
+            checkpoint(capture(epoch=epoch, step=step, best=best, history=history, seconds=seconds))
 
     for cb in callbacks:
         cb.on_fit_end(model)
-    _best_so_far(history, monitor)
+    _best_so_far(history, watch)
     history.seconds = time.perf_counter() - started
     return history
 
 
-def _best_so_far(history: History, monitor: tuple[str, bool] | None) -> float | None:
+class _Batches:
+    """An epoch's batches: slices of a shuffled index tensor over data on the device."""
+
+    def __init__(self, train: tuple[torch.Tensor, torch.Tensor], plan: Plan, gen) -> None:
+        self.X, self.y = train
+        self.n, self.gen = self.X.shape[0], gen
+        self.size = self.n if plan.full_batch else min(plan.spec.train.batch_size, self.n)
+        # a lone last sample joins the batch before it (batch norm cannot train on one sample)
+        n, size = self.n, self.size
+        self.steps = n // size if n % size == 1 else math.ceil(n / size)
+        self.count = n * _target_dims(self.y)  # target values per epoch (metrics' finish)
+
+    def order(self) -> torch.Tensor | None:
+        if self.steps == 1:
+            return None
+        return torch.randperm(self.n, device=self.X.device, generator=self.gen)
+
+    def batch(self, order: torch.Tensor | None, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if order is None:
+            return self.X, self.y
+        end = self.n if s == self.steps - 1 else (s + 1) * self.size
+        idx = order[s * self.size : end]
+        return self.X[idx], self.y[idx]
+
+
+def _epoch(model, optimizer, loss_fn, schedule, batches: _Batches, plan: Plan, progress):
+    """``run_epoch(step) -> (sums, lr, step)``: one epoch of optimizer steps; ``sums`` holds
+    the summed loss, the first non-finite step (-1: none) and each device metric's sum, all
+    still on the device (the caller reads them at its sync point)."""
+    device, counted, steps = batches.X.device, plan.device_metrics, batches.steps
+    take_step = _stepper(model, optimizer, loss_fn, plan)
+    check_every = max(1, steps // 10)
+
+    def run_epoch(step: int) -> tuple[torch.Tensor, float, int]:
+        model.train()
+        order = batches.order()
+        loss_sum = torch.zeros((), device=device)
+        sums = torch.zeros(len(counted), device=device)
+        bad_step = torch.full((), -1, device=device, dtype=torch.long)
+        for s in range(steps):
+            xb, yb = batches.batch(order, s)
+            if plan.augment is not None:
+                xb = plan.augment(xb, batches.gen)
+            lr = schedule.apply(optimizer, step)
+            out, data_loss = take_step(xb, yb)
+            # on-device bookkeeping: no .item() inside the step
+            loss_sum += data_loss * yb.shape[0]
+            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(data_loss), s, bad_step)
+            if counted:  # the metrics' device forms (evaluate's registry)
+                pred = plan.predictions(out, yb)
+                sums += torch.stack([m.batch(pred, yb).float() for m in counted])
+            step += 1
+            if progress is not None and steps > 20 and s % max(1, steps // 50) == 0:
+                progress(s + 1, steps)
+            # rare sync point (about ten per epoch): a diverged run stops within its epoch
+            if s % check_every == check_every - 1 and s + 1 < steps and bad_step.item() >= 0:
+                break
+        return torch.cat([loss_sum.reshape(1), bad_step.reshape(1).float(), sums]), lr, step
+
+    return run_epoch
+
+
+def _stepper(model: torch.nn.Module, optimizer, loss_fn, plan: Plan):
+    """``take_step(xb, yb) -> (outputs, data loss)``, both detached: forward, loss with the
+    penalties, backward and one optimizer step (a closure for L-BFGS)."""
+    cfg = plan.spec.train
+    penalised = [p for p in model.parameters() if p.ndim > 1] if cfg.l1 else []
+
+    def forward_loss(xb, yb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=plan.bf16):
+            out = model(xb)
+        data_loss = loss_fn(out, yb)
+        total = data_loss
+        if penalised:
+            total = total + cfg.l1 * sum(p.abs().sum() for p in penalised)
+        if plan.l2:
+            total = total + 0.5 * plan.l2 * sum(p.pow(2).sum() for p in model.parameters())
+        return out, data_loss, total
+
+    def closure_step(xb, yb) -> tuple[torch.Tensor, torch.Tensor]:
+        kept: list = []
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            out, data_loss, total = forward_loss(xb, yb)
+            total.backward()
+            kept[:] = [out, data_loss]
+            return total
+
+        optimizer.step(closure)
+        return kept[0].detach(), kept[1].detach()
+
+    def plain_step(xb, yb) -> tuple[torch.Tensor, torch.Tensor]:
+        out, data_loss, total = forward_loss(xb, yb)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        return out.detach(), data_loss.detach()
+
+    return closure_step if plan.closure else plain_step
+
+
+def _validate(model, val, loss_fn, plan: Plan) -> dict[str, float]:
+    """``val_loss`` and ``val_<m>`` of every logged metric (evaluate's pure functions)."""
+    out = predict(model, val[0], batch_size=plan.spec.train.eval_batch_size, bf16=plan.bf16)
+    row = {"val_loss": float(loss_fn(out, val[1]))}
+    if plan.metrics:
+        scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()
+        values = compute_metrics(plan.task, val[1].cpu().numpy(), scores, names=list(plan.metrics))
+        row |= {f"val_{k}": v for k, v in values.items()}
+    return row
+
+
+def _resumed(resume: Checkpoint, history: History, states: dict, callbacks, started: float):
+    """Restore a checkpoint's state into this training: ``(first epoch, step, started)``.
+
+    The RNG states are restored last; ``started`` moves back by the time trained before the
+    interruption (``history.seconds`` includes it)."""
+    resume.restore(**states, callbacks=callbacks)
+    history.rows, history.best_epoch = list(resume.rows), resume.best_epoch
+    return resume.epoch + 1, resume.step, started - resume.seconds
+
+
+def _decision(decisions: list) -> Stop | Prune | None:
+    """The first ``Stop`` or ``Prune`` of the callbacks' answers (each callback was asked)."""
+    return next((d for d in decisions if isinstance(d, (Stop, Prune))), None)
+
+
+def _best_so_far(history: History, watch: Watch | None) -> float | None:
     """Set ``history.best_epoch`` by the refit rule (one curve); return the best value."""
     choice = None
-    if monitor is not None:
-        choice = choose_epoch([history.rows], monitor[0], maximize=monitor[1])
+    if watch is not None:
+        choice = choose_epoch([history.rows], watch.key, maximize=watch.maximize)
     history.best_epoch = choice.epoch if choice else None
     return choice.value if choice else None
 
 
 def _target_dims(y: torch.Tensor) -> int:
     return 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
-
-
-def _batch_stats(
-    out: torch.Tensor, yb: torch.Tensor, task: str, binary_logit: bool
-) -> torch.Tensor:
-    """(correct, 0) for classification; (squared error, absolute error) sums for regression."""
-    if task == "classification":
-        pred = (out.reshape(-1) > 0).long() if binary_logit else out.argmax(dim=1)
-        correct = (pred == yb).sum().float()
-        return torch.stack([correct, torch.zeros_like(correct)])
-    err = out.float().reshape(yb.shape) - yb
-    return torch.stack([(err * err).sum(), err.abs().sum()])
-
-
-def _train_metrics(
-    names: Sequence[str], stat0: float, stat1: float, count: int
-) -> dict[str, float]:
-    values = {
-        "accuracy": stat0 / count,
-        "mse": stat0 / count,
-        "rmse": math.sqrt(max(stat0, 0.0) / count),
-        "mae": stat1 / count,
-    }
-    return {f"train_{m}": values[m] for m in names}

@@ -21,6 +21,7 @@ __all__ = [
     "default_loss",
     "to_scores",
     "outputs_for",
+    "predictions_of",
     "CrossEntropyLoss",
     "MSELoss",
     "MAELoss",
@@ -122,3 +123,15 @@ def to_scores(outputs: torch.Tensor, loss: Options, *, task: str) -> torch.Tenso
         return outputs if outputs.ndim > 1 and outputs.shape[1] > 1 else outputs.reshape(-1)
     scores = LOSSES.for_options(type(loss)).extra.get("scores")
     return scores(outputs) if scores else torch.softmax(outputs, dim=1)
+
+
+def predictions_of(
+    loss: Options, *, task: str
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``predictions(outputs, targets)``: a batch's predicted class indices (the argmax, or
+    the sign of bce's one logit) or its predictions shaped like the targets (regression)."""
+    if task == "regression":
+        return lambda out, y: out.float().reshape(y.shape)
+    if LOSSES.for_options(type(loss)).extra.get("outputs") == 1:
+        return lambda out, y: (out.reshape(-1) > 0).long()
+    return lambda out, y: out.argmax(dim=1)

@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from tunelab.errors import SpecError, did_you_mean
 from tunelab.plugins import SCHEDULES, NonNegFloat, Options
 
 __all__ = [
@@ -142,10 +141,21 @@ class Schedule:
 
     Every shape is a pure function of the optimizer step, so a schedule needs no state except
     the plateau's, and resuming is exact. ``step`` and ``exponential`` change once per epoch.
+    ``base_lrs`` are the plan's learning rates (one per param group); ``maximize`` is the
+    direction of the value a plateau schedule watches (the plan resolves both).
     """
 
-    def __init__(self, spec, *, base_lrs: list[float], steps_per_epoch: int, epochs: int):
+    def __init__(
+        self,
+        spec,
+        *,
+        base_lrs: list[float],
+        steps_per_epoch: int,
+        epochs: int,
+        maximize: bool = False,
+    ):
         self.spec = spec
+        self.maximize = maximize
         self.shape = SCHEDULES.for_options(type(spec)).build
         self.base_lrs = list(base_lrs)
         self.steps_per_epoch = steps_per_epoch
@@ -179,22 +189,13 @@ class Schedule:
             group["lr"] = base * f
         return self.base_lrs[0] * f
 
-    def epoch_end(self, logs: dict[str, float], *, greater_is_better: bool) -> None:
-        """Reduce-on-plateau: called once per epoch with that epoch's logged values."""
+    def epoch_end(self, value: float | None) -> None:
+        """Reduce-on-plateau: called once per epoch with the watched value (None: not logged
+        by this training, e.g. a refit without a validation part; nothing changes)."""
         s = self.spec
-        if not isinstance(s, PlateauSchedule):
+        if not isinstance(s, PlateauSchedule) or value is None:
             return
-        value = logs.get(s.monitor)
-        if value is None and "val_loss" in logs:
-            raise SpecError(
-                f"train.schedule.monitor: {s.monitor!r} is not logged"
-                f"{did_you_mean(s.monitor, logs)}; logged: {', '.join(sorted(logs))}"
-            )
-        if value is None:  # no validation part (a refit on all non-test data): the train side
-            value = logs.get("train_" + s.monitor.removeprefix("val_"))
-            if value is None:
-                return
-        sign = 1.0 if (s.mode == "max" or (s.mode == "auto" and greater_is_better)) else -1.0
+        sign = 1.0 if self.maximize else -1.0
         if self._best is None or sign * (value - self._best) > s.threshold * max(
             1.0, abs(self._best)
         ):

@@ -45,7 +45,7 @@ def train_seeds(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Train ``seeds`` times (seed, seed+1, ...); write ``seeds.json``; return the summary."""
-    from tunelab.train._run import train
+    from tunelab.train._record import train
 
     if seeds < 2:
         raise SpecError(f"--seeds: expected at least 2 seeds to measure a spread; got {seeds}")

@@ -1,0 +1,130 @@
+"""One fold: preprocessing fitted on its training part, a fresh model, ``fit``; and one pass of
+a model over a part with its metrics and intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from tunelab.data import Standardizer, fit_standardizer
+from tunelab.evaluate import bootstrap_ci, compute_metrics
+from tunelab.models import build_model
+from tunelab.train._callbacks import Callback
+from tunelab.train._checkpoint import Checkpoint
+from tunelab.train._fit import History, fit, predict
+from tunelab.train._losses import build_loss, to_scores
+from tunelab.train._plan import Plan, Prepared
+
+__all__ = ["train_fold", "fold_model", "evaluate_part", "part_metrics", "slots"]
+
+
+def fold_model(prep: Prepared, stats: Standardizer, plan: Plan | None = None) -> torch.nn.Module:
+    """A fresh model of the spec, with the preprocessing ``stats`` built in (on the CPU)."""
+    plan = plan or prep.plan
+    ds = prep.ds
+    norm = {}
+    if stats.kind != "none":
+        shape = stats.broadcast_shape(ds.in_shape)
+        norm = {"mean": stats.mean.reshape(shape), "std": stats.std.reshape(shape)}
+    return build_model(
+        plan.spec.model,
+        in_shape=ds.in_shape,
+        out_features=plan.outputs,
+        num_classes=ds.num_classes,
+        **norm,
+    )
+
+
+def train_fold(
+    prep: Prepared,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray | None,
+    *,
+    seed: int,
+    epochs: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    checkpoint: Callable[[Checkpoint], None] | None = None,
+    resume: Checkpoint | None = None,
+    plan: Plan | None = None,
+) -> tuple[torch.nn.Module, History, Standardizer]:
+    """Fit preprocessing on ``train_idx`` alone, build a fresh model and train it.
+
+    ``plan`` (default ``prep.plan``) is what to train: a trial passes its own, resolved
+    against the study's (``resolve(trial_spec, prep.ds, reuse=prep.plan)``). ``checkpoint``
+    and ``resume`` go to :func:`fit`: the state after each epoch, and a state of this same
+    fold to continue from.
+    """
+    plan = plan or prep.plan
+    stats = fit_standardizer(prep.ds.X[train_idx], plan.spec.data.preprocess)
+    torch.manual_seed(seed)
+    model = fold_model(prep, stats, plan).to(prep.device)
+    t_idx = torch.as_tensor(train_idx, device=prep.device)
+    val = None
+    if val_idx is not None:
+        v_idx = torch.as_tensor(val_idx, device=prep.device)
+        val = (prep.X[v_idx], prep.y[v_idx])
+    history = fit(
+        model,
+        (prep.X[t_idx], prep.y[t_idx]),
+        val,
+        plan,
+        seed=seed,
+        epochs=epochs,
+        callbacks=callbacks,
+        on_epoch=on_epoch,
+        progress=progress,
+        checkpoint=checkpoint,
+        resume=resume,
+    )
+    return model, history, stats
+
+
+def evaluate_part(
+    prep: Prepared, model: torch.nn.Module, idx: np.ndarray
+) -> tuple[np.ndarray, dict[str, float]]:
+    """One pass of the model over a part: its scores, and every metric with the loss."""
+    plan = prep.plan
+    t_idx = torch.as_tensor(idx, device=prep.device)
+    out = predict(model, prep.X[t_idx], batch_size=plan.spec.train.eval_batch_size, bf16=plan.bf16)
+    loss = float(build_loss(plan.loss, device=prep.device)(out, prep.y[t_idx]))
+    scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()
+    return scores, part_metrics(prep, idx, scores, loss=loss)
+
+
+def part_metrics(
+    prep: Prepared, idx: np.ndarray, scores: np.ndarray, *, loss: float | None = None
+) -> dict[str, float]:
+    """Every evaluation metric of the plan, after the loss if given."""
+    values = {"loss": loss} if loss is not None else {}
+    names = list(prep.plan.eval_metrics)
+    return values | compute_metrics(prep.ds.task, prep.ds.y[idx], scores, names=names)
+
+
+def slots(prep: Prepared, idx: np.ndarray, scores: np.ndarray, values: dict[str, float]) -> dict:
+    """``metric -> {"value": v, "ci": {low, high, level, method, n_resamples} | None}``.
+
+    Intervals are bootstrap intervals over the part's samples (``evaluate.ci``); the loss has
+    none (it is reported for reading the training curves, not for comparing models).
+    """
+    cfg = prep.spec.evaluate.ci
+    cis = {}
+    names = [k for k in values if k != "loss"]
+    if cfg.resamples and names and len(idx) > 1:
+        cis = bootstrap_ci(
+            prep.ds.task,
+            prep.ds.y[idx],
+            scores,
+            names=names,
+            n_resamples=cfg.resamples,
+            level=cfg.level,
+            method=cfg.method,
+            seed=prep.spec.seed,
+            stratified=cfg.stratified,
+        )
+    return {
+        k: {"value": v, "ci": cis[k].to_json() if k in cis else None} for k, v in values.items()
+    }
