@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from tunelab.errors import TunelabError
-from tunelab.evaluate._bootstrap import _check_options, _plan, _resample_weights
+from tunelab.evaluate._bootstrap import _plan, _resample_weights
+from tunelab.evaluate._intervals import _check_options
 from tunelab.evaluate._metrics import get_metric
 
 __all__ = ["BBCResult", "bbc_cv"]
