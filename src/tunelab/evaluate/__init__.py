@@ -2,7 +2,9 @@
 
 Classification metrics are ``fn(y_true, y_score)`` with class indices (n,) and class probabilities
 (n, k); regression metrics are ``fn(y_true, y_pred)`` with arrays (n,) or (n, d). Use
-:func:`compute_metrics` to compute several at once by name.
+:func:`compute_metrics` to compute several at once by name. A metric may register a vectorised
+bootstrap form with it (:class:`Vectorised`, built from :class:`Feature` sums): its intervals are
+then computed for many resamples at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tunelab.evaluate._calibration import (
     fit_temperature,
     reliability_diagram,
 )
+from tunelab.evaluate._features import Block, Feature, Vectorised
 from tunelab.evaluate._metrics import (
     DEFAULT_METRICS,
     METRICS,
@@ -75,6 +78,9 @@ __all__ = [
     "bbc_cv",
     "CI",
     "bootstrap_ci",
+    "Block",
+    "Feature",
+    "Vectorised",
     "apply_temperature",
     "brier_score",
     "expected_calibration_error",

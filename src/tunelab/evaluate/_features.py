@@ -26,12 +26,15 @@ Example (a plug-in's metric, the mean of a per-sample value)::
         other = np.where(np.eye(score.shape[1], dtype=bool)[y], -np.inf, score).max(axis=1)
         return score[np.arange(len(y)), y] - other
 
+    def mean_margin(sums):  # one value per resample: the weighted mean
+        return sums["margin"][:, 0] / sums["total"]
+
     register_metric(
         "margin",
-        lambda y, s: float(margin(*_check_classification(y, s)).mean()),
+        lambda y, s: float(np.mean(margin(np.asarray(y), np.asarray(s)))),
         task="classification",
         greater_is_better=True,
-        vectorised=Vectorised((Feature("margin", margin),), lambda s: s["margin"][:, 0] / s["total"]),
+        vectorised=Vectorised((Feature("margin", margin),), mean_margin),
     )
 """
 
