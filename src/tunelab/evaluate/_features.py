@@ -51,7 +51,8 @@ from tunelab.errors import TunelabError, did_you_mean
 __all__ = ["Block", "Feature", "Sums", "Vectorised"]
 
 # {feature name: (r, width)} for one block of r resamples; "total" is (r,). A feature given as a
-# list of blocks has a list of arrays; a block with a `running` order adds "<name>.running".
+# list of blocks has a list of arrays; a block with a `running` order adds "<name>.running" (for a
+# list, a sequence read one at a time).
 Sums = dict[str, "np.ndarray | list[np.ndarray]"]
 
 
@@ -212,15 +213,38 @@ class _Features:
         for key, (count_key, means) in self.means.items():
             out[key] = out[key] + out[count_key] * means
         out["total"] = out["total"][:, 0]
-        for key, members in self.running.items():
-            cumulative = np.zeros((len(members) + 1, weights.shape[1]))
-            np.cumsum(np.take(weights, members, axis=0), axis=0, out=cumulative[1:])
-            out[f"{key}.running"] = cumulative.T
+        listed = set()
         for name, keys in self.lists.items():
             out[name] = [out.pop(key) for key in keys]
-            if keys and f"{keys[0]}.running" in out:
-                out[f"{name}.running"] = [out.pop(f"{key}.running") for key in keys]
+            orders = [self.running[key] for key in keys if key in self.running]
+            if orders:
+                out[f"{name}.running"] = _RunningSums(weights, orders)
+            listed.update(keys)
+        for key, order in self.running.items():
+            if key not in listed:
+                out[f"{key}.running"] = _running(weights, order)
         return out
+
+
+def _running(weights: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``(r, m + 1)``: the running sums, from 0, of the weights of the samples ``order``."""
+    cumulative = np.zeros((len(order) + 1, weights.shape[1]))
+    np.cumsum(np.take(weights, order, axis=0), axis=0, out=cumulative[1:])
+    return cumulative.T
+
+
+class _RunningSums(Sequence):
+    """The running sums of several blocks' orders, each computed when it is read (so one
+    ``(r, m + 1)`` array at a time is held, as a loop over the blocks reads them)."""
+
+    def __init__(self, weights: np.ndarray, orders: list[np.ndarray]) -> None:
+        self.weights, self.orders = weights, orders
+
+    def __len__(self) -> int:
+        return len(self.orders)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return _running(self.weights, self.orders[index])
 
 
 def build_features(

@@ -26,21 +26,15 @@ from typing import Literal
 import numpy as np
 
 from tunelab.errors import SpecError, TunelabError, closest, did_you_mean
-from tunelab.evaluate import _classification as _cls
-from tunelab.evaluate import _regression as _reg
-from tunelab.evaluate._checks import (  # noqa: F401  (where the metric modules get them)
-    _as_labels,
-    _check_classification,
-    _check_regression,
-)
-from tunelab.evaluate._classification import (  # noqa: F401  (the helpers other modules use)
+from tunelab.evaluate._checks import _check_classification, _check_regression
+from tunelab.evaluate._classification import (
+    ACCURACY_FORM,
     AVERAGES,
-    Average,
-    _averaged_rows,
-    _safe_divide,
-    _top_k_hits,
-    _true_class_nll,
+    BALANCED_ACCURACY_FORM,
+    LOG_LOSS_FORM,
+    ROC_AUC_FORM,
     accuracy,
+    averaged_form,
     balanced_accuracy,
     confusion_matrix,
     f1,
@@ -50,9 +44,10 @@ from tunelab.evaluate._classification import (  # noqa: F401  (the helpers other
     recall,
     roc_auc,
     top_k_accuracy,
+    top_k_form,
 )
 from tunelab.evaluate._features import Feature, Vectorised, resolve
-from tunelab.evaluate._regression import mae, mse, r2, rmse
+from tunelab.evaluate._regression import MAE_FORM, MSE_FORM, R2_FORM, RMSE_FORM, mae, mse, r2, rmse
 from tunelab.plugins import METRICS as _REGISTRY
 
 __all__ = [
@@ -210,7 +205,7 @@ def _register_builtins() -> None:
         accuracy,
         task=c,
         greater_is_better=True,
-        vectorised=_cls.ACCURACY_FORM,
+        vectorised=ACCURACY_FORM,
         proportion=True,
     )
     register_metric(
@@ -218,7 +213,7 @@ def _register_builtins() -> None:
         balanced_accuracy,
         task=c,
         greater_is_better=True,
-        vectorised=_cls.BALANCED_ACCURACY_FORM,
+        vectorised=BALANCED_ACCURACY_FORM,
     )
     for family, fn in (("precision", precision), ("recall", recall), ("f1", f1)):
         for average in AVERAGES:
@@ -227,28 +222,24 @@ def _register_builtins() -> None:
                 partial(fn, average=average),
                 task=c,
                 greater_is_better=True,
-                vectorised=_cls.averaged_form(family, average),
+                vectorised=averaged_form(family, average),
                 proportion=average == "micro",  # single-label micro averages are accuracy
             )
-    register_metric(
-        "roc_auc", roc_auc, task=c, greater_is_better=True, vectorised=_cls.ROC_AUC_FORM
-    )
-    register_metric(
-        "log_loss", log_loss, task=c, greater_is_better=False, vectorised=_cls.LOG_LOSS_FORM
-    )
+    register_metric("roc_auc", roc_auc, task=c, greater_is_better=True, vectorised=ROC_AUC_FORM)
+    register_metric("log_loss", log_loss, task=c, greater_is_better=False, vectorised=LOG_LOSS_FORM)
     for k in (2, 3, 5):
         register_metric(
             f"top{k}_accuracy",
             partial(top_k_accuracy, k=k),
             task=c,
             greater_is_better=True,
-            vectorised=_cls.top_k_form(k),
+            vectorised=top_k_form(k),
             proportion=True,
         )
-    register_metric("mse", mse, task=r, greater_is_better=False, vectorised=_reg.MSE_FORM)
-    register_metric("rmse", rmse, task=r, greater_is_better=False, vectorised=_reg.RMSE_FORM)
-    register_metric("mae", mae, task=r, greater_is_better=False, vectorised=_reg.MAE_FORM)
-    register_metric("r2", r2, task=r, greater_is_better=True, vectorised=_reg.R2_FORM)
+    register_metric("mse", mse, task=r, greater_is_better=False, vectorised=MSE_FORM)
+    register_metric("rmse", rmse, task=r, greater_is_better=False, vectorised=RMSE_FORM)
+    register_metric("mae", mae, task=r, greater_is_better=False, vectorised=MAE_FORM)
+    register_metric("r2", r2, task=r, greater_is_better=True, vectorised=R2_FORM)
 
 
 METRICS: Mapping[str, Metric] = _MetricTable()
