@@ -2,7 +2,9 @@
 
 Classification metrics are ``fn(y_true, y_score)`` with class indices (n,) and class probabilities
 (n, k); regression metrics are ``fn(y_true, y_pred)`` with arrays (n,) or (n, d). Use
-:func:`compute_metrics` to compute several at once by name.
+:func:`compute_metrics` to compute several at once by name. A metric may register a vectorised
+bootstrap form with it (:class:`Vectorised`, built from :class:`Feature` sums): its intervals are
+then computed for many resamples at once.
 
 Each name is imported when first used (numpy and scipy load then, not with ``import tunelab``).
 Also importable, as plumbing outside ``__all__``: ``DEFAULT_METRICS``, ``greater_is_better``
@@ -33,6 +35,9 @@ _EXPORTS = {
     "expected_calibration_error": "_calibration",
     "compute_metrics": "_metrics",
     "register_metric": "_metrics",
+    "Vectorised": "_features",
+    "Feature": "_features",
+    "Block": "_features",
     "get_metric": "_metrics",
     "Metric": "_metrics",
     "METRICS": "_metrics",

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from tunelab.errors import TunelabError
-from tunelab.evaluate._bootstrap import _check_options, _plan, _resample_weights
+from tunelab.evaluate._bootstrap import _plan, _resample_weights
+from tunelab.evaluate._intervals import _check_options
 from tunelab.evaluate._metrics import get_metric
 
 __all__ = ["BBCResult", "bbc_cv"]
@@ -118,15 +119,7 @@ def bbc_cv(
     best = int(np.nanargmax(sign * apparent)) if np.isfinite(apparent).any() else 0
 
     rng = np.random.default_rng(seed)
-    scores, chosen = [], []
-    for weights in _resample_weights(rng, n, n_resamples, None, plans[0].dtype):
-        out_of_bag = (weights == 0).astype(weights.dtype)
-        inbag = np.stack([p.values(weights)[metric] for p in plans])  # (C, r)
-        oob = np.stack([p.values(out_of_bag)[metric] for p in plans])  # (C, r)
-        pick = np.argmax(np.where(np.isfinite(inbag), sign * inbag, -np.inf), axis=0)
-        scores.append(oob[pick, np.arange(len(pick))])
-        chosen.append(pick)
-    oob_scores, picks = np.concatenate(scores), np.concatenate(chosen)
+    oob_scores, picks = _out_of_bag(plans, metric, sign, n_resamples, rng)
     defined = np.isfinite(oob_scores)
     kept = oob_scores[defined]
     tail = (1 - level) / 2 * 100
@@ -146,3 +139,19 @@ def bbc_cv(
         n_resamples=int(defined.sum()),
         selected_share=float(np.mean(picks == best)) if len(picks) else float("nan"),
     )
+
+
+def _out_of_bag(
+    plans: list, metric: str, sign: float, n_resamples: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample: the out-of-bag score of the in-bag best configuration, and its index."""
+    n = len(plans[0].y)
+    scores, chosen = [], []
+    for weights in _resample_weights(rng, n, n_resamples, None, plans[0].dtype):
+        out_of_bag = (weights == 0).astype(weights.dtype)
+        inbag = np.stack([p.values(weights)[metric] for p in plans])  # (C, r)
+        oob = np.stack([p.values(out_of_bag)[metric] for p in plans])  # (C, r)
+        pick = np.argmax(np.where(np.isfinite(inbag), sign * inbag, -np.inf), axis=0)
+        scores.append(oob[pick, np.arange(len(pick))])
+        chosen.append(pick)
+    return np.concatenate(scores), np.concatenate(chosen)

@@ -26,7 +26,9 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from tunelab.errors import TunelabError, did_you_mean
-from tunelab.evaluate._metrics import _check_classification, register_metric
+from tunelab.evaluate._checks import _check_classification
+from tunelab.evaluate._features import Block, Feature, Sums, Vectorised
+from tunelab.evaluate._metrics import register_metric
 
 __all__ = [
     "apply_temperature",
@@ -180,5 +182,36 @@ def apply_temperature(score: object, temperature: float) -> np.ndarray:
     return softmax(_log_probabilities(score) / temperature, axis=1)
 
 
-register_metric("ece", expected_calibration_error, task="classification", greater_is_better=False)
-register_metric("brier", brier_score, task="classification", greater_is_better=False)
+# --- registered metrics, with their vectorised bootstrap forms ----------------------------------
+
+_ECE_BINS = 15  # the registered ece: expected_calibration_error's defaults
+
+
+def _ece_gaps(y: np.ndarray, score: np.ndarray) -> Block:
+    """Per bin (the registered ece's bins), each sample's confidence minus its correctness."""
+    bins, confidence, correct, _ = _top_label_bins(y, score, _ECE_BINS, "uniform")
+    return Block(bins, confidence - correct, _ECE_BINS)
+
+
+def _ece_rows(sums: Sums) -> np.ndarray:
+    return np.abs(sums["ece"]).sum(axis=1) / sums["total"]
+
+
+def _brier_rows(sums: Sums) -> np.ndarray:
+    return sums["brier"][:, 0] / sums["total"]
+
+
+register_metric(
+    "ece",
+    expected_calibration_error,
+    task="classification",
+    greater_is_better=False,
+    vectorised=Vectorised((Feature("ece", _ece_gaps),), _ece_rows),
+)
+register_metric(
+    "brier",
+    brier_score,
+    task="classification",
+    greater_is_better=False,
+    vectorised=Vectorised((Feature("brier", _brier_per_sample),), _brier_rows),
+)

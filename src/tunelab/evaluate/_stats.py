@@ -20,7 +20,8 @@ import numpy as np
 from scipy import stats
 
 from tunelab.errors import TunelabError
-from tunelab.evaluate._bootstrap import _bootstrap_values, _check_options, _interval, _plan
+from tunelab.evaluate._bootstrap import _bootstrap_values, _plan
+from tunelab.evaluate._intervals import _check_options, _interval
 from tunelab.evaluate._metrics import METRICS, _resolve_metrics
 
 __all__ = [
