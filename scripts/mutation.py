@@ -67,7 +67,15 @@ MODULES: dict[str, Module] = {
     "seal": Module("src/tunelab/tune/_seal.py", ("tests/tune/test_seal_mutants.py",)),
     "nested": Module(
         "src/tunelab/tune/_nested.py",
-        ("tests/tune/test_nested_mutants.py",),
+        ("tests/tune/test_nested_mutants.py",
+         *(f"tests/tune/test_nested.py::{name}" for name in (
+             "test_nested_without_refit_is_refused",
+             "test_group_cv_keeps_every_patient_on_one_side_of_each_outer_fold",
+             "test_outer_folds_follow_the_inner_kind",
+             "test_too_few_groups_for_the_outer_folds_names_nested",
+             "test_outer_test_rows_with_a_copy_in_outer_train_are_dropped",
+             "test_the_outer_duplicate_check_counts_what_it_finds_and_can_stop",
+         ))),
     ),
     "fit-refit": Module(
         "src/tunelab/train/_fit.py",
@@ -77,7 +85,7 @@ MODULES: dict[str, Module] = {
     "refit": Module(
         "src/tunelab/tune/_run.py",
         ("tests/tune/test_winners_curse.py", "tests/tune/test_run_mutants.py"),
-        ("_refit", "_refit_once", "_refit_epochs", "winners_curse"),
+        ("_refit", "_refit_once", "_refit_epochs", "winners_curse", "objective_of"),
     ),
     "bootstrap": Module(
         "src/tunelab/evaluate/_bootstrap.py",
@@ -142,7 +150,7 @@ def prepare(name: str, module: Module, work: Path, fresh: bool) -> None:
     for part in ("src", "tests"):
         shutil.rmtree(work / part, ignore_errors=True)
         shutil.copytree(ROOT / part, work / part, ignore=ignore)
-    missing = [t for t in module.tests if not (ROOT / t).is_file()]
+    missing = [t for t in module.tests if not (ROOT / t.partition("::")[0]).is_file()]
     tests = [t for t in module.tests if t not in missing]
     if missing:
         print(f"[{name}] note: not there (yet), left out: {', '.join(missing)}")

@@ -68,7 +68,9 @@ class StudyResult:
 def objective_of(spec: Spec, task: str) -> tuple[str, bool]:
     """(metric, maximize) from ``tune.objective`` (``val.accuracy``, ``val_loss``, ...)."""
     text = spec.tune.objective or ("val.accuracy" if task == "classification" else "val.rmse")
-    side, _, metric = text.replace("_", ".", 1).partition(".")
+    side, dot, metric = text.partition(".")
+    if not dot:  # the short form val_loss (a metric name itself may hold "_": val.log_loss)
+        side, _, metric = text.partition("_")
     if side == "test":
         raise SpecError(f"tune.objective {text!r}: the test part is sealed; tune on val.<metric>")
     if side != "val" or not metric:
