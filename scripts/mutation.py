@@ -52,7 +52,8 @@ class Module:
 MODULES: dict[str, Module] = {
     "splits": Module(
         "src/tunelab/data/_splits.py",
-        ("tests/data/test_splits.py", "tests/data/test_leakage.py", "tests/data/test_splits_mutants.py"),
+        ("tests/data/test_splits.py", "tests/data/test_leakage.py", "tests/data/test_splits_mutants.py",
+         "tests/data/test_splits_outer_mutants.py"),
     ),
     "leakage": Module(
         "src/tunelab/data/_leakage.py",
