@@ -90,7 +90,8 @@ MODULES: dict[str, Module] = {
     ),
     "bootstrap": Module(
         "src/tunelab/evaluate/_bootstrap.py",
-        ("tests/evaluate/test_bootstrap.py", "tests/evaluate/test_bootstrap_mutants.py"),
+        ("tests/evaluate/test_bootstrap.py", "tests/evaluate/test_bootstrap_mutants.py",
+         "tests/evaluate/test_bootstrap_interval_mutants.py"),
     ),
     "stats": Module(
         "src/tunelab/evaluate/_stats.py",
