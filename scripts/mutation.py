@@ -8,6 +8,7 @@ records which of the selected tests call each mutated function and runs only tho
     python scripts/mutation.py                 # every module
     python scripts/mutation.py --module splits --module leakage
     python scripts/mutation.py --list          # the modules, their functions and tests
+    python scripts/mutation.py --module stats --survivors   # recheck survivors after new tests
     python scripts/mutation.py --module stats --keep --report-only   # the last run again
 
 Prints the score per module (killed / total) and every surviving mutant with file:line and its
@@ -315,8 +316,15 @@ def run_module(name: str, module: Module, args) -> tuple[list[Mutant], float]:
     work = args.workdir / name
     start = time.monotonic()
     if not args.report_only:
-        prepare(name, module, work, fresh=not args.keep)
-        cmd = ["run", "--max-children", "1", *patterns(module)]
+        names = patterns(module)
+        if args.survivors:  # the last run's survivors again, with today's tests
+            if not (work / "mutants" / (module.path + ".meta")).is_file():
+                sys.exit(f"[{name}] --survivors needs an earlier run in {work}")
+            names = [m.name for m in results(work, module) if m.status not in KILLED]
+        prepare(name, module, work, fresh=not (args.keep or args.survivors))
+        if not names:
+            return results(work, module), time.monotonic() - start
+        cmd = ["run", "--max-children", "1", *names]
         proc = mutmut(work, *cmd, capture=not args.verbose)
         if proc.returncode != 0:
             print((proc.stdout or "")[-4000:], (proc.stderr or "")[-4000:])
@@ -335,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / ".mutation")
     parser.add_argument("--keep", action="store_true", help="reuse the scratch copy")
     parser.add_argument("--report-only", action="store_true", help="report the last run again")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="rerun only the last run's survivors, with the current tests (a quick check of new "
+        "tests; the score to quote comes from a full run)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show mutmut's own output")
     parser.add_argument("--list", action="store_true", help="print the modules and exit")
     args = parser.parse_args(argv)

@@ -123,6 +123,19 @@ def test_a_zero_difference_has_the_same_p_value_whichever_model_is_b():
     assert (ab.low, ab.high) == (-ba.high, -ba.low)
 
 
+def test_a_zero_difference_takes_the_smaller_side_of_a_skewed_bootstrap():
+    # macro recall of two different labelings, equal on the data, skewed under resampling:
+    # p counts the smaller side whichever model is b, so it stays below 1 both ways
+    rng = np.random.default_rng(691)
+    n = int(rng.integers(6, 12))
+    y = rng.integers(0, 3, n)
+    a, b = np.eye(3)[rng.integers(0, 3, n)], np.eye(3)[rng.integers(0, 3, n)]
+    ab = paired_bootstrap_diff("classification", y, a, b, "recall_macro", n_resamples=300)
+    ba = paired_bootstrap_diff("classification", y, b, a, "recall_macro", n_resamples=300)
+    assert ab.diff == ba.diff == 0
+    assert ab.p_value == ba.p_value < 0.95
+
+
 def test_the_p_value_counts_the_far_side_of_the_observed_difference():
     # a positive log-loss difference whose resamples fall at or below 0 more often than at or
     # above it (a skewed statistic on 11 samples): the far side is the larger one, so p is 1
