@@ -33,6 +33,16 @@ def test_one_configuration_is_the_out_of_bag_bootstrap_of_its_score(level):
     assert (r.selected, r.selected_share, r.apparent) == (0, 1.0, accuracy(y, p))
 
 
+def test_one_configuration_of_a_continuous_score_has_the_exact_percentiles():
+    y, (p,) = noise(30, 1)
+    r = bbc_cv("classification", y, [p], metric="log_loss", n_resamples=200, level=0.9, seed=4)
+    (weights,) = _resample_weights(np.random.default_rng(4), 30, 200, None, np.float64)
+    nll = -np.log(p[np.arange(30), y])
+    oob = [nll[w == 0].mean() for w in weights.T if (w == 0).any()]
+    assert r.estimate == pytest.approx(np.mean(oob), rel=1e-6)
+    assert (r.low, r.high) == pytest.approx(tuple(np.percentile(oob, [5, 95])), rel=1e-6)
+
+
 def test_the_default_seed_is_0():
     y, p = noise(40, 3)
     default = bbc_cv("classification", y, p, metric="accuracy", n_resamples=100)
