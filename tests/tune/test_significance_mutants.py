@@ -119,28 +119,30 @@ def holdout_case(tmp_path, *, second_index=None):
     return study, y, index, bad, good
 
 
-def test_holdout_compares_the_two_trials_val_predictions_by_a_paired_bootstrap(tmp_path):
+@pytest.mark.parametrize("metric", ["accuracy", "log_loss"])
+def test_holdout_compares_the_two_trials_val_predictions_by_a_paired_bootstrap(tmp_path, metric):
     study, y, index, bad, good = holdout_case(tmp_path)
     record = best_vs_runner_up(
-        study, tmp_path, splits=holdout_splits(), y=y, task="classification", metric="accuracy",
+        study, tmp_path, splits=holdout_splits(), y=y, task="classification", metric=metric,
         maximize=True, level=0.9,
     )  # fmt: skip
-    d = paired_bootstrap_diff("classification", y[index], bad, good, "accuracy", level=0.9)
+    d = paired_bootstrap_diff("classification", y[index], bad, good, metric, level=0.9)
+    if metric == "log_loss":  # continuous: the level shows in the bounds
+        assert d != paired_bootstrap_diff("classification", y[index], bad, good, metric)
     assert record == {
         "best": 1,
         "runner_up": 0,
-        "metric": "accuracy",
+        "metric": metric,
         "test": "paired bootstrap",
         "diff": d.diff,
         "low": d.low,
         "high": d.high,
         "p_value": d.p_value,
         "verdict": verdict(
-            "trial 0", "trial 1", "accuracy", d.diff, d.low, d.high, d.p_value,
+            "trial 0", "trial 1", metric, d.diff, d.low, d.high, d.p_value,
             "paired bootstrap", level=0.9,
         ),
     }  # fmt: skip
-    assert record["verdict"].startswith("trial 1 beats trial 0 on accuracy")
 
 
 def test_holdout_says_nothing_without_both_files_or_the_same_rows(tmp_path):
@@ -174,3 +176,17 @@ def test_one_fold_is_a_holdout_even_with_fold_values(tmp_path):
         maximize=True,
     )  # fmt: skip
     assert record["test"] == "paired bootstrap"
+
+
+def test_two_folds_are_cross_validation(tmp_path):
+    study = study_of(done(SECOND[:2]), done(BEST[:2]))
+    folds = cv_splits().folds[:2]
+    splits = cv_splits()
+    splits.folds = folds
+    record = best_vs_runner_up(
+        study, tmp_path, splits=splits, y=np.zeros(20), task="classification",
+        metric="accuracy", maximize=True,
+    )  # fmt: skip
+    t = corrected_resampled_ttest(SECOND[:2], BEST[:2], n_train=11, n_test=5)
+    assert record["test"] == "corrected t-test over folds"
+    assert (record["diff"], record["low"], record["high"]) == (t.mean_diff, t.low, t.high)
