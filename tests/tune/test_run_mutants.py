@@ -255,3 +255,96 @@ def test_an_objective_on_the_test_part_is_refused_either_way():
         assert str(err.value) == (
             f"tune.objective {objective!r}: the test part is sealed; tune on val.<metric>"
         )
+
+
+def test_the_default_objective_is_accuracy_or_rmse():
+    from tunelab.tune._run import objective_of
+
+    spec = load_spec(SPEC | {"tune": {"space": SPACE}})
+    assert objective_of(spec, "classification") == ("accuracy", True)
+    assert objective_of(spec, "regression") == ("rmse", False)
+
+
+@pytest.mark.parametrize(
+    ("objective", "direction", "expected"),
+    [("val_log_loss", "auto", ("log_loss", False)), ("val.loss", "maximize", ("loss", True))],
+)
+def test_the_short_form_and_an_explicit_direction(objective, direction, expected):
+    from tunelab.tune._run import objective_of
+
+    tree = {"objective": objective, "direction": direction, "space": SPACE}
+    assert objective_of(load_spec(SPEC | {"tune": tree}), "classification") == expected
+
+
+@pytest.mark.parametrize(
+    ("objective", "message"),
+    [
+        (
+            "train.accuracy",
+            "tune.objective: expected val.<metric> or val.loss; got 'train.accuracy'",
+        ),
+        ("val.", "tune.objective: expected val.<metric> or val.loss; got 'val.'"),
+        (
+            "val.mse",
+            "tune.objective: mse is a regression metric, but this is a classification task",
+        ),
+    ],
+)
+def test_an_objective_that_cannot_be_tuned_says_why(objective, message):
+    from tunelab.errors import SpecError
+    from tunelab.tune._run import objective_of
+
+    spec = load_spec(SPEC | {"tune": {"objective": objective, "space": SPACE}})
+    with pytest.raises(SpecError) as err:
+        objective_of(spec, "classification")
+    assert str(err.value) == message
+
+
+def test_a_misspelt_metric_in_the_objective_gets_a_suggestion():
+    from tunelab.errors import SpecError
+    from tunelab.tune._run import objective_of
+
+    spec = load_spec(SPEC | {"tune": {"objective": "val.f1.macro", "space": SPACE}})
+    with pytest.raises(
+        SpecError, match=r"unknown metric `f1\.macro` \(did you mean `f1_macro`\?\)"
+    ):
+        objective_of(spec, "classification")
+
+
+# --- the refit: the study's own splits (an outer fold's under nested CV), quietly
+
+
+def test_the_refit_uses_the_splits_it_is_given_for_every_seed(study, capsys):
+    import dataclasses
+
+    spec, prep, folder = study
+    capsys.readouterr()
+    other = dataclasses.replace(prep.splits, test=prep.splits.test[:10])  # e.g. an outer fold
+    given = dataclasses.replace(prep, splits=other)
+    _refit(trial(1, {"refit_epochs": 1}), spec, folder, prep=given, seeds=2)
+    for out in (folder / "best", folder / "best_seeds" / "seed_4"):
+        assert read(out / "splits.json")["test"]["indices"] == other.test.tolist()
+    out = capsys.readouterr().out
+    # quiet: the test metrics and one line per refit, no header and no line per epoch
+    assert "refit: iris (" not in out
+    assert "epoch 1/1" not in out
+    assert out.count("refit: trained 1 epochs (the refit rule of the study)") == 2
+
+
+def test_a_logged_look_without_a_run_is_not_this_refits(study):
+    spec, prep, folder = study
+    record = read(folder / "seal.json")
+    record["evaluations"].append({"time": "t", "command": "c", "trial": 1})  # an older entry
+    (folder / "seal.json").write_text(json.dumps(record))
+    _refit(trial(1, {"refit_epochs": 1}), spec, folder, prep=prep)
+    looks = read(folder / "seal.json")["evaluations"]
+    assert len(looks) == 2 and looks[-1]["run"] == str(folder / "best")
+
+
+def test_a_refit_without_a_test_part_has_no_test_metrics(tmp_path):
+    spec = load_spec(SPEC | {"split": {"test": 0.0, "val": 0.25}})
+    prep = prepare(spec)
+    seal(tmp_path, prep.ds, prep.splits)
+    run, test = _refit(trial(0, {"refit_epochs": 1}), spec, tmp_path, prep=prep)
+    assert test == {}
+    assert "test" not in run.metrics
