@@ -321,7 +321,12 @@ def run_module(name: str, module: Module, args) -> tuple[list[Mutant], float]:
             if not (work / "mutants" / (module.path + ".meta")).is_file():
                 sys.exit(f"[{name}] --survivors needs an earlier run in {work}")
             names = [m.name for m in results(work, module) if m.status not in KILLED]
+        before = (work / "pyproject.toml").read_text(encoding="utf-8") if args.survivors else ""
         prepare(name, module, work, fresh=not (args.keep or args.survivors))
+        if args.survivors and (work / "pyproject.toml").read_text(encoding="utf-8") != before:
+            # mutmut forgets every result when its configuration changes (e.g. a new test file
+            # in the module's list): only a full run gives a score then
+            sys.exit(f"[{name}] its tests or settings changed since the last run: run it in full")
         if not names:
             return results(work, module), time.monotonic() - start
         cmd = ["run", "--max-children", "1", *names]
