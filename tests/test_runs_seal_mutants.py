@@ -76,3 +76,78 @@ def test_a_run_finds_the_seal_of_its_study(tmp_path):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "seal.json").mkdir()  # a folder of that name is no seal
     assert seal_of_run(tmp_path / "other") is None
+
+
+# --- a seal named by a spec (evaluate.seal): found, missing or replaced, and looks without one
+
+
+def ref_to(folder, fingerprint="abc"):
+    from tunelab.spec import SealRef
+
+    return SealRef(study=str(folder), fingerprint=fingerprint)
+
+
+def test_a_run_elsewhere_finds_the_seal_its_spec_names(tmp_path):
+    from tunelab.spec import load_spec
+
+    folder = sealed_study(tmp_path)
+    run = tmp_path / "runs" / "a" / "b"
+    run.mkdir(parents=True)
+    raw = {"data": {"source": "iris"}, "model": {"name": "mlp"}}
+    spec = load_spec(raw | {"evaluate": {"seal": {"study": str(folder), "fingerprint": "abc"}}})
+    assert seal_of_run(run, spec) == folder
+    other = load_spec(raw | {"evaluate": {"seal": {"study": str(folder), "fingerprint": "x"}}})
+    assert seal_of_run(run, other) is None  # the folder holds another seal now
+    assert seal_of_run(run, load_spec(raw)) is None  # a spec without a seal
+    (run / "spec.yaml").write_text(
+        json.dumps(raw | {"evaluate": {"seal": {"study": str(folder), "fingerprint": "abc"}}})
+    )
+    assert seal_of_run(run) == folder  # the run's own spec.yaml by default
+    assert seal_of_run(tmp_path / "runs" / "a") is None  # no spec.yaml there
+
+
+def test_why_a_named_seal_cannot_take_a_look(tmp_path):
+    folder = sealed_study(tmp_path)
+    assert runs.missing_seal(ref_to(folder)) is None
+    assert runs.missing_seal(ref_to(folder, "other")) == (
+        f"{folder / 'seal.json'} is the seal of another test part "
+        "(the folder holds another study now)"
+    )
+    gone = tmp_path / "gone"
+    assert runs.missing_seal(ref_to(gone)) == (
+        f"{gone} holds no seal.json (the study folder was moved or deleted)"
+    )
+
+
+def test_a_look_without_its_seal_is_kept_in_the_runs_env(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setattr(sys, "argv", ["tunelab", "evaluate", "run", "--split", "test"])
+    ref = ref_to(tmp_path / "gone", "f00d")
+    metrics = {"accuracy": {"value": 0.5, "ci": [0.1, 0.9]}, "mse": 2.0}
+    runs.log_unsealed_look(run, ref, why="moved", metrics=metrics)
+    (entry,) = json.loads((run / "env.json").read_text())["unlogged_test_looks"]
+    assert set(entry) == {"time", "command", "study", "fingerprint", "why", "metrics"}
+    assert entry["command"] == "tunelab evaluate run --split test"
+    assert entry["study"] == str(tmp_path / "gone")
+    assert entry["fingerprint"] == "f00d"
+    assert entry["why"] == "moved"
+    assert entry["metrics"] == {"accuracy": 0.5, "mse": 2.0}
+    assert datetime.fromisoformat(entry["time"]).utcoffset().total_seconds() == 0
+    write_json(run / "env.json", {"device": "cpu"} | json.loads((run / "env.json").read_text()))
+    runs.log_unsealed_look(run, ref, why="again")
+    env = json.loads((run / "env.json").read_text())
+    assert env["device"] == "cpu"  # the rest of env.json is kept
+    first, second = env["unlogged_test_looks"]
+    assert first == entry
+    assert set(second) == {"time", "command", "study", "fingerprint", "why"}
+
+
+def test_a_look_at_another_test_part_records_its_fingerprint(tmp_path):
+    folder = sealed_study(tmp_path)
+    log_test_evaluation(folder, run="r1", fingerprint="abc")
+    log_test_evaluation(folder, run="r2", fingerprint="changed")
+    one, two = json.loads((folder / "seal.json").read_text())["evaluations"]
+    assert "test_fingerprint" not in one  # the sealed part itself
+    assert two["test_fingerprint"] == "changed"
+    assert one["run"] == "r1"
