@@ -85,12 +85,27 @@ MODULES: dict[str, Module] = {
         ("choose_epoch", "EpochChoice", "monitored"),
     ),
     "refit": Module(
-        "src/tunelab/tune/_run.py",
+        "src/tunelab/tune/_finish.py",
         ("tests/tune/test_winners_curse.py", "tests/tune/test_run_mutants.py"),
-        ("_refit", "_refit_once", "_refit_epochs", "winners_curse", "objective_of"),
+        ("_refit", "_refit_once", "_refit_epochs", "winners_curse"),
+    ),
+    "objective": Module(
+        "src/tunelab/tune/_open.py",
+        ("tests/tune/test_run_mutants.py", "tests/tune/test_objective.py"),
+        ("objective_of",),
     ),
     "bootstrap": Module(
         "src/tunelab/evaluate/_bootstrap.py",
+        ("tests/evaluate/test_bootstrap.py", "tests/evaluate/test_bootstrap_mutants.py",
+         "tests/evaluate/test_bootstrap_interval_mutants.py", "tests/evaluate/test_features.py"),
+    ),
+    "features": Module(
+        "src/tunelab/evaluate/_features.py",
+        ("tests/evaluate/test_bootstrap.py", "tests/evaluate/test_bootstrap_mutants.py",
+         "tests/evaluate/test_features.py"),
+    ),
+    "intervals": Module(
+        "src/tunelab/evaluate/_intervals.py",
         ("tests/evaluate/test_bootstrap.py", "tests/evaluate/test_bootstrap_mutants.py",
          "tests/evaluate/test_bootstrap_interval_mutants.py"),
     ),
@@ -103,10 +118,12 @@ MODULES: dict[str, Module] = {
         ("tests/evaluate/test_bbc.py", "tests/evaluate/test_bbc_mutants.py"),
     ),
     "metrics": Module(
-        "src/tunelab/evaluate/_metrics.py",
-        ("tests/evaluate/test_metrics.py", "tests/evaluate/test_metrics_mutants.py"),
+        "src/tunelab/evaluate/_classification.py",
+        ("tests/evaluate/test_metrics.py", "tests/evaluate/test_metrics_mutants.py",
+         "tests/evaluate/test_bootstrap.py"),
         ("_safe_divide", "_counts", "_label_counts", "_averaged", "_averaged_rows",
-         "balanced_accuracy", "precision", "recall", "f1"),
+         "balanced_accuracy", "precision", "recall", "f1", "averaged_form", "_mean_of",
+         "_balanced_accuracy_rows", "_accuracy_rows"),
         # mutmut's trampoline is an import of its own that this test (rightly) refuses
         ("--deselect",
          "tests/evaluate/test_metrics.py::test_evaluate_imports_only_numpy_scipy_and_errors"),
@@ -116,15 +133,6 @@ MODULES: dict[str, Module] = {
         ("tests/tune/test_significance_mutants.py",),
     ),
 }  # fmt: skip
-
-# the bootstrap's resampling core alone (a subset of `bootstrap`, which is run by default)
-MODULES["bootstrap-core"] = Module(
-    MODULES["bootstrap"].path,
-    MODULES["bootstrap"].tests,
-    ("_Features", "_ClassificationPlan", "_auc_features", "_RegressionPlan", "_one_by_one",
-     "_plan", "_weight_dtype", "_strata", "_resample_weights", "_bootstrap_values",
-     "_check_options"),
-)  # fmt: skip
 
 KILLED = {"killed", "timeout", "caught by type check"}
 

@@ -14,7 +14,8 @@ from scipy.special import ndtr, ndtri
 
 from tunelab.errors import TunelabError
 from tunelab.evaluate import CI, bootstrap_ci
-from tunelab.evaluate._bootstrap import _interval, _jackknife_weights, _warning
+from tunelab.evaluate._bootstrap import _jackknife_weights
+from tunelab.evaluate._intervals import _interval, _warning
 
 # --- Clopper-Pearson
 

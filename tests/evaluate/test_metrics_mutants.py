@@ -9,7 +9,7 @@ import pytest
 
 from tunelab.errors import TunelabError
 from tunelab.evaluate import balanced_accuracy, f1, precision, recall
-from tunelab.evaluate._metrics import _averaged_rows, _safe_divide
+from tunelab.evaluate._classification import _averaged_rows, _safe_divide
 
 
 def onehot(labels, k):

@@ -17,7 +17,7 @@ from tunelab.evaluate import bbc_cv
 from tunelab.runs import Run
 from tunelab.spec import load_spec
 from tunelab.train import prepare
-from tunelab.tune._run import _refit, winners_curse
+from tunelab.tune._finish import _refit, winners_curse
 from tunelab.tune._seal import seal
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -238,7 +238,7 @@ SPACE = {"train.optimizer.lr": {"low": 1e-3, "high": 1e-1, "log": True}}
     ],
 )
 def test_an_objective_names_any_metric_of_the_task(objective, expected):
-    from tunelab.tune._run import objective_of
+    from tunelab.tune._open import objective_of
 
     spec = load_spec(SPEC | {"tune": {"objective": objective, "space": SPACE}})
     assert objective_of(spec, "classification") == expected
@@ -246,7 +246,7 @@ def test_an_objective_names_any_metric_of_the_task(objective, expected):
 
 def test_an_objective_on_the_test_part_is_refused_either_way():
     from tunelab.errors import SpecError
-    from tunelab.tune._run import objective_of
+    from tunelab.tune._open import objective_of
 
     for objective in ("test.accuracy", "test_loss"):
         spec = load_spec(SPEC | {"tune": {"objective": objective, "space": SPACE}})
@@ -258,7 +258,7 @@ def test_an_objective_on_the_test_part_is_refused_either_way():
 
 
 def test_the_default_objective_is_accuracy_or_rmse():
-    from tunelab.tune._run import objective_of
+    from tunelab.tune._open import objective_of
 
     spec = load_spec(SPEC | {"tune": {"space": SPACE}})
     assert objective_of(spec, "classification") == ("accuracy", True)
@@ -270,7 +270,7 @@ def test_the_default_objective_is_accuracy_or_rmse():
     [("val_log_loss", "auto", ("log_loss", False)), ("val.loss", "maximize", ("loss", True))],
 )
 def test_the_short_form_and_an_explicit_direction(objective, direction, expected):
-    from tunelab.tune._run import objective_of
+    from tunelab.tune._open import objective_of
 
     tree = {"objective": objective, "direction": direction, "space": SPACE}
     assert objective_of(load_spec(SPEC | {"tune": tree}), "classification") == expected
@@ -292,7 +292,7 @@ def test_the_short_form_and_an_explicit_direction(objective, direction, expected
 )
 def test_an_objective_that_cannot_be_tuned_says_why(objective, message):
     from tunelab.errors import SpecError
-    from tunelab.tune._run import objective_of
+    from tunelab.tune._open import objective_of
 
     spec = load_spec(SPEC | {"tune": {"objective": objective, "space": SPACE}})
     with pytest.raises(SpecError) as err:
@@ -302,7 +302,7 @@ def test_an_objective_that_cannot_be_tuned_says_why(objective, message):
 
 def test_a_misspelt_metric_in_the_objective_gets_a_suggestion():
     from tunelab.errors import SpecError
-    from tunelab.tune._run import objective_of
+    from tunelab.tune._open import objective_of
 
     spec = load_spec(SPEC | {"tune": {"objective": "val.f1.macro", "space": SPACE}})
     with pytest.raises(
