@@ -103,7 +103,7 @@ def run_optuna(trials: int, sampler: str, storage: str | None) -> dict:
 def run_tunelab(trials: int, sampler: str, folder: Path) -> dict:
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        result = tunelab.tune(tunelab_spec(trials, sampler), out=folder, quiet=True)
+        result = tunelab.tune_study(tunelab_spec(trials, sampler), out=folder, quiet=True)
     whole = time.perf_counter() - start
     storage = f"sqlite:///{result.path / 'study.db'}"
     study = optuna.load_study(study_name="overhead", storage=storage)

@@ -208,7 +208,7 @@ def run_tunelab(args) -> dict:
     folder = Path(args.tmp) / "study"
     t0 = time.time()
     with contextlib.redirect_stdout(io.StringIO()):
-        result = tunelab.tune(spec, out=folder, workers=args.workers, quiet=True)
+        result = tunelab.tune_study(spec, out=folder, workers=args.workers, quiet=True)
     total_s = time.time() - t0
     study = optuna.load_study(study_name=spec["name"], storage=f"sqlite:///{folder / 'study.db'}")
     trials = study.get_trials(deepcopy=False)

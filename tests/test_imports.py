@@ -3,8 +3,9 @@ module imports the root package (``tunelab/__init__`` imports the subpackages).
 
 The graph is read from the source with ``ast``: every ``import`` of a tunelab module, at module
 level or inside a function (those run too, later), except under ``if TYPE_CHECKING:``. A name
-taken from a package whose ``__init__`` exports it lazily (``_EXPORTS``, see ``_lazy.py``) is an
-edge to the private module that defines it, so a cycle through a lazy package is found too.
+taken from a package whose ``__init__`` exports it lazily (``_EXPORTS`` and ``_PLUMBING``, see
+``_lazy.py``) is an edge to the private module that defines it, so a cycle through a lazy
+package is found too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # The plug-in modules (tunelab.plugins._load.BUILTIN_MODULES) sit below the spec, which is
 # assembled from them, whatever package holds them.
 LAYERS = [
-    {"tunelab.errors", "tunelab._lazy", "tunelab._version"},
+    {"tunelab.errors", "tunelab._lazy", "tunelab._version", "tunelab._disk"},
     {"tunelab.plugins"},
     {"PLUGIN MODULES", "tunelab.data", "tunelab.models", "tunelab.evaluate"},
     {"tunelab.spec"},
@@ -55,8 +56,9 @@ def _lazy_exports(modules) -> dict[str, dict[str, str]]:
         if not package:
             continue
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_EXPORTS":
-                lazy[name] = ast.literal_eval(node.value)
+            target = getattr(node.targets[0], "id", "") if isinstance(node, ast.Assign) else ""
+            if target in ("_EXPORTS", "_PLUMBING"):  # the public names and the plumbing
+                lazy.setdefault(name, {}).update(ast.literal_eval(node.value))
     return lazy
 
 

@@ -92,7 +92,7 @@ def test_changed_data_behind_a_run_is_refused(run):
     splits["test"]["fingerprint"] = "0" * 16  # as if the data behind the indices had changed
     (run.path / "splits.json").write_text(json.dumps(splits))
     with pytest.raises(tunelab.DataError, match="fingerprint"):
-        tunelab.evaluate(run, split="test", quiet=True)
+        tunelab.evaluate_run(run, split="test", quiet=True)
 
 
 def test_a_user_model_is_imported_only_when_named(tmp_path, monkeypatch):

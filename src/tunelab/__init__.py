@@ -29,7 +29,7 @@ _EXPORTS = {
     "dump_spec": "spec",
     "Spec": "spec",
     "resume": "train",
-    "evaluate_run": "train:evaluate",  # becomes "train" when train exports evaluate_run
+    "evaluate_run": "train",
     "tune_study": "tune",
     "StudyResult": "tune",
     "Run": "runs",

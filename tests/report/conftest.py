@@ -92,6 +92,6 @@ def report_folders(tmp_path_factory) -> dict:
     folders = {}
     for key, spec in (("run", CLASSIFY), ("cv", CROSS_VALIDATED), ("regression", REGRESSION)):
         folders[key] = tunelab.train(spec, out=root / key, quiet=True).path
-    result = tunelab.tune(study_spec(12), out=root / "study", quiet=True)
+    result = tunelab.tune_study(study_spec(12), out=root / "study", quiet=True)
     folders["study"] = result.path
     return folders

@@ -165,7 +165,7 @@ def test_study_report_in_chromium(browser, report_folders, tmp_path, sections):
 
 def test_a_100_trial_study_report_is_small_and_loads(browser, tmp_path, make_study_spec, sections):
     STUDY_SECTIONS = sections["study"]
-    result = tunelab.tune(make_study_spec(100, epochs=3), out=tmp_path / "big", quiet=True)
+    result = tunelab.tune_study(make_study_spec(100, epochs=3), out=tmp_path / "big", quiet=True)
     assert sum(result.counts.values()) == 100
     started = time.perf_counter()
     page = write_report(result.path)

@@ -118,7 +118,7 @@ def test_compare_on_a_sealed_test_part_logs_its_look(cli, tmp_path):
         },
     }
     study = tmp_path / "s"
-    tunelab.tune(spec, out=study, quiet=True)
+    tunelab.tune_study(spec, out=study, quiet=True)
     other = tunelab.train(study / "best.yaml", out=tmp_path / "other", quiet=True)
     looks = len(json.loads((study / "seal.json").read_text())["evaluations"])
     assert looks == 2  # the refit and the run trained from best.yaml

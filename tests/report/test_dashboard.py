@@ -175,7 +175,7 @@ def other_ipv4_addresses() -> list[str]:
 def study(tmp_path_factory):
     """A real small study (tunelab.tune), a secret next to it and links that lead to it."""
     root = tmp_path_factory.mktemp("dashboard")
-    tunelab.tune(SPEC, out=root / "s", quiet=True)
+    tunelab.tune_study(SPEC, out=root / "s", quiet=True)
     folder = root / "s"
     (root / "secret.txt").write_text(SECRET)
     (folder / "trials" / "0" / "leak.txt").symlink_to(root / "secret.txt")

@@ -56,7 +56,7 @@ def test_calibration_record_and_temperature(tmp_path):
 def test_evaluate_recomputes_the_interval(tmp_path):
     run = tunelab.train(IRIS, out=tmp_path / "r", quiet=True)
     before = run.metrics["test"]["accuracy"]
-    tunelab.evaluate(run, split="test", quiet=True)
+    tunelab.evaluate_run(run, split="test", quiet=True)
     after = json.loads((run.path / "metrics.json").read_text())["test"]["accuracy"]
     assert after["value"] == pytest.approx(before["value"]) and after["ci"] == before["ci"]
     assert np.isfinite(after["ci"]["low"])

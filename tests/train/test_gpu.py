@@ -22,6 +22,6 @@ def test_auto_device_trains_on_cuda_with_bf16(tmp_path):
     env = json.loads((run.path / "env.json").read_text())
     assert env["device"].startswith("cuda") and env["cuda_device"]
     assert run.metrics["test"]["accuracy"]["value"] > 0.8
-    again = tunelab.evaluate(run, split="test", quiet=True)
+    again = tunelab.evaluate_run(run, split="test", quiet=True)
     assert again["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"]["value"], abs=1e-6)
     assert torch.cuda.max_memory_allocated() > 0

@@ -53,7 +53,7 @@ def only_trial(folder: Path) -> optuna.trial.FrozenTrial:
 )
 def test_trial_value_is_the_mean_curve_at_the_epochs_the_refit_trains(tmp_path, split, lr):
     folder = tmp_path / "s"
-    result = tunelab.tune(study_spec("rule", split, lr), out=folder, quiet=True)
+    result = tunelab.tune_study(study_spec("rule", split, lr), out=folder, quiet=True)
     history = rows(folder / "trials" / "0" / "history.jsonl")
     folds = sorted({r.get("fold", 0) for r in history})
     curve = {
@@ -75,7 +75,7 @@ def test_trial_value_is_the_mean_curve_at_the_epochs_the_refit_trains(tmp_path, 
 
 def test_trial_predictions_are_those_of_the_chosen_epoch(tmp_path):
     folder = tmp_path / "s"
-    result = tunelab.tune(
+    result = tunelab.tune_study(
         study_spec("preds", {"test": 0.2, "val": 0.25}, 0.05), out=folder, quiet=True
     )
     refit = json.loads((folder / "result.json").read_text())["refit_epochs"]

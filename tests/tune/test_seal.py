@@ -152,7 +152,7 @@ def test_refit_seeds_log_every_look_and_summarise(tmp_path):
             "space": {"train.optimizer.lr": [0.01, 0.05]},
         },
     }
-    tunelab.tune(spec, out=tmp_path / "s", quiet=True)
+    tunelab.tune_study(spec, out=tmp_path / "s", quiet=True)
     seal = json.loads((tmp_path / "s" / "seal.json").read_text())
     assert len(seal["evaluations"]) == 3  # each refit is one logged look at the test part
     seeds = json.loads((tmp_path / "s" / "best_seeds" / "seeds.json").read_text())
@@ -183,7 +183,7 @@ HOLDOUT = {
 def small_study(folder: Path, **changes) -> Path:
     import tunelab
 
-    tunelab.tune(HOLDOUT | changes, out=folder, quiet=True)
+    tunelab.tune_study(HOLDOUT | changes, out=folder, quiet=True)
     return folder
 
 

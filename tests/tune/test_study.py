@@ -256,13 +256,13 @@ def test_best_versus_runner_up_is_tested_and_saved(tmp_path):
             "space": {"train.optimizer.lr": [0.001, 0.01, 0.05]},
         },
     }
-    result = tunelab.tune(spec, out=tmp_path / "s", quiet=True)
+    result = tunelab.tune_study(spec, out=tmp_path / "s", quiet=True)
     record = result.best_vs_runner_up
     assert record["best"] == result.best_number and record["test"] == "corrected t-test over folds"
     assert record["low"] <= record["diff"] <= record["high"]
     assert json.loads((tmp_path / "s" / "result.json").read_text())["best_vs_runner_up"] == record
     holdout = spec | {"split": {"test": 0.2, "val": 0.25}, "name": "bvr2"}
-    result = tunelab.tune(holdout, out=tmp_path / "h", quiet=True)
+    result = tunelab.tune_study(holdout, out=tmp_path / "h", quiet=True)
     assert result.best_vs_runner_up["test"] == "paired bootstrap"
     with np.load(tmp_path / "h" / "trials" / "0" / "predictions.npz") as preds:
         assert len(preds["val_index"]) == len(preds["val_score"]) > 0  # what the test compared

@@ -125,7 +125,7 @@ def test_a_study_never_trains_or_preprocesses_on_the_test_part(data, tmp_path, m
     test = set(prepare(load_spec(tree)).splits.test.tolist())  # the split, made before the study
     assert len(test) == 18
     watch = Watch(monkeypatch)
-    result = tunelab.tune(tree, out=tmp_path / "s", quiet=True)
+    result = tunelab.tune_study(tree, out=tmp_path / "s", quiet=True)
     assert result.counts["COMPLETE"] == 2
     # 2 trials x 3 folds, then the refit: the refit is trained on every non-test row
     assert len(watch.fits) == 7
@@ -139,7 +139,7 @@ def test_a_study_never_trains_or_preprocesses_on_the_test_part(data, tmp_path, m
 def test_nested_cv_never_trains_on_its_outer_test_fold(data, tmp_path, monkeypatch):
     path, X = data
     watch = Watch(monkeypatch)
-    tunelab.tune(_spec(path, val=0.25), out=tmp_path / "n", nested=3, quiet=True)
+    tunelab.tune_study(_spec(path, val=0.25), out=tmp_path / "n", nested=3, quiet=True)
     assert len(watch.outer) == 3
     assert set().union(*watch.outer) == set(range(N))  # the outer test folds cover every row
     assert sum(len(t) for t in watch.outer) == N  # once

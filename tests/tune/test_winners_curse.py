@@ -30,7 +30,7 @@ def spec(split: dict, trials: int) -> dict:
 
 def test_holdout_study_prints_and_stores_the_caveat_and_the_bbc_estimate(tmp_path, capsys):
     folder = tmp_path / "s"
-    result = tunelab.tune(spec({"test": 0.2, "val": 0.3}, trials=6), out=folder)
+    result = tunelab.tune_study(spec({"test": 0.2, "val": 0.3}, trials=6), out=folder)
     out = capsys.readouterr().out
     stored = json.loads((folder / "result.json").read_text())["winners_curse"]
     bbc = stored["bbc"]
@@ -58,7 +58,7 @@ def test_holdout_study_prints_and_stores_the_caveat_and_the_bbc_estimate(tmp_pat
 
 def test_cv_study_pools_the_out_of_fold_predictions_of_every_trial(tmp_path):
     folder = tmp_path / "s"
-    result = tunelab.tune(spec({"test": 0.2, "cv": 3}, trials=3), out=folder, quiet=True)
+    result = tunelab.tune_study(spec({"test": 0.2, "cv": 3}, trials=3), out=folder, quiet=True)
     bbc = result.winners_curse["bbc"]
     n_dev = 150 - 30
     assert bbc["n_samples"] == n_dev and bbc["n_configs"] == 3

@@ -15,7 +15,7 @@ _EXPORTS = {
     "BuiltinInfo": "_sources",
     "load_table": "_files",
     "load_npz": "_files",
-    "load_image_folder": "_files",
+    "load_image_folder": "_images",
     "load_mnist": "_idx",
     "download_mnist": "_download",
     "Splits": "_splits",

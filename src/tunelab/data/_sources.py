@@ -219,7 +219,7 @@ def _npz(spec: NpzData, *, seed: int = 0) -> Dataset:
 
 
 def _images(spec: ImageFolderData, *, seed: int = 0) -> Dataset:
-    from tunelab.data._files import load_image_folder
+    from tunelab.data._images import load_image_folder
 
     return load_image_folder(spec.path, size=spec.size, grayscale=spec.grayscale)
 

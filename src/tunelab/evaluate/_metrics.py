@@ -18,24 +18,17 @@ Every metric is tested against scikit-learn as the oracle; scikit-learn is not i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal
 
 import numpy as np
 
 from tunelab.errors import SpecError, TunelabError, closest, did_you_mean
+from tunelab.evaluate._builtin_metrics import register_builtins
 from tunelab.evaluate._checks import _check_classification, _check_regression
 from tunelab.evaluate._classification import (
-    ACCURACY_FORM,
-    AVERAGES,
-    BALANCED_ACCURACY_FORM,
-    LOG_LOSS_FORM,
-    ROC_AUC_FORM,
     accuracy,
-    averaged_form,
     balanced_accuracy,
     confusion_matrix,
     f1,
@@ -45,10 +38,9 @@ from tunelab.evaluate._classification import (
     recall,
     roc_auc,
     top_k_accuracy,
-    top_k_form,
 )
 from tunelab.evaluate._features import Feature, Vectorised, resolve
-from tunelab.evaluate._regression import MAE_FORM, MSE_FORM, R2_FORM, RMSE_FORM, mae, mse, r2, rmse
+from tunelab.evaluate._regression import mae, mse, r2, rmse
 from tunelab.plugins import METRICS as _REGISTRY
 
 __all__ = [
@@ -219,89 +211,8 @@ class _MetricTable(MutableMapping):
         return len(_REGISTRY.names())
 
 
-def _mean(total: float, count: int) -> float:
-    return total / count
-
-
-def _root_mean(total: float, count: int) -> float:
-    return math.sqrt(max(total, 0.0) / count)
-
-
-def _hits(pred, y):
-    return (pred == y).sum()
-
-
-def _squared_error(pred, y):
-    err = pred - y
-    return (err * err).sum()
-
-
-def _absolute_error(pred, y):
-    return (pred - y).abs().sum()
-
-
-# device forms: torch tensors in, one summed tensor out (tensor methods only: no torch import)
-_DEVICE_FORMS: dict[str, dict[str, Callable]] = {
-    "accuracy": {"batch": _hits, "finish": _mean},
-    "mse": {"batch": _squared_error, "finish": _mean},
-    "rmse": {"batch": _squared_error, "finish": _root_mean},
-    "mae": {"batch": _absolute_error, "finish": _mean},
-}
-
-
-def _register_builtins() -> None:
-    c, r = "classification", "regression"
-    register_metric(
-        "accuracy",
-        accuracy,
-        task=c,
-        greater_is_better=True,
-        vectorised=ACCURACY_FORM,
-        proportion=True,
-        **_DEVICE_FORMS["accuracy"],
-    )
-    register_metric(
-        "balanced_accuracy",
-        balanced_accuracy,
-        task=c,
-        greater_is_better=True,
-        vectorised=BALANCED_ACCURACY_FORM,
-    )
-    for family, fn in (("precision", precision), ("recall", recall), ("f1", f1)):
-        for average in AVERAGES:
-            register_metric(
-                f"{family}_{average}",
-                partial(fn, average=average),
-                task=c,
-                greater_is_better=True,
-                vectorised=averaged_form(family, average),
-                proportion=average == "micro",  # single-label micro averages are accuracy
-            )
-    register_metric("roc_auc", roc_auc, task=c, greater_is_better=True, vectorised=ROC_AUC_FORM)
-    register_metric("log_loss", log_loss, task=c, greater_is_better=False, vectorised=LOG_LOSS_FORM)
-    for k in (2, 3, 5):
-        register_metric(
-            f"top{k}_accuracy",
-            partial(top_k_accuracy, k=k),
-            task=c,
-            greater_is_better=True,
-            vectorised=top_k_form(k),
-            proportion=True,
-        )
-    register_metric(
-        "mse", mse, task=r, greater_is_better=False, vectorised=MSE_FORM, **_DEVICE_FORMS["mse"]
-    )
-    register_metric(
-        "rmse", rmse, task=r, greater_is_better=False, vectorised=RMSE_FORM, **_DEVICE_FORMS["rmse"]
-    )
-    register_metric(
-        "mae", mae, task=r, greater_is_better=False, vectorised=MAE_FORM, **_DEVICE_FORMS["mae"]
-    )
-    register_metric("r2", r2, task=r, greater_is_better=True, vectorised=R2_FORM)
-
-
 METRICS: Mapping[str, Metric] = _MetricTable()
-_register_builtins()
+register_builtins(register_metric)
 
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
     "classification": (

@@ -9,18 +9,15 @@ Samplers and pruners are Optuna's classes: their names are checked against their
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tunelab.plugins import (
     AUGMENTATIONS,
     LOSSES,
     MODELS,
     OPTIMIZERS,
-    PRUNERS,
-    SAMPLERS,
     SCHEDULES,
     SOURCES,
     Fraction,
@@ -35,6 +32,14 @@ load_plugins()  # built-ins in their declared order, then entry points: before t
 from tunelab.data._sources import BUILTIN_SOURCES  # noqa: E402
 from tunelab.errors import did_you_mean  # noqa: E402
 from tunelab.models._user import route_model  # noqa: E402
+from tunelab.spec._tune import (  # noqa: E402
+    PrunerSpec,
+    SamplerSpec,
+    SpaceChoice,
+    SpaceRange,
+    TuneSpec,
+    expand_shorthand,
+)
 from tunelab.train._optimizers import Adam  # noqa: E402
 from tunelab.train._schedules import ConstantSchedule  # noqa: E402
 
@@ -78,23 +83,6 @@ UNIONS = {
     "schedule": (ScheduleSpec, SCHEDULES),
     "augment": (AugmentStep, AUGMENTATIONS),
 }
-
-
-def _expand_shorthand(field: str):
-    def expand(value: Any) -> Any:
-        return {field: value} if isinstance(value, str) else value
-
-    return expand
-
-
-def _registered(registry, value: str) -> str:
-    """A name checked against its registry, worded like any fixed-choice field's error."""
-    if value not in registry:
-        valid = [repr(n) for n in registry.names()]
-        expected = ", ".join(valid[:-1]) + (" or " if len(valid) > 1 else "") + valid[-1]
-        hint = did_you_mean(value, registry.names())
-        raise ValueError(f"expected {expected}; got {value!r}{hint}")
-    return value
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,13 +169,13 @@ class TrainSpec(_Node):
     @field_validator("loss", "optimizer", "schedule", mode="before")
     @classmethod
     def _name_shorthand(cls, value: Any) -> Any:
-        return _expand_shorthand("name")(value)
+        return expand_shorthand("name")(value)
 
     @field_validator("augment", mode="before")
     @classmethod
     def _augment_shorthand(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return [_expand_shorthand("name")(v) for v in value]
+            return [expand_shorthand("name")(v) for v in value]
         return value
 
     @field_validator("device")
@@ -231,170 +219,6 @@ class EvaluateSpec(_Node):
     )
 
 
-class SpaceRange(_Node):
-    """A numeric range; integers when low, high (and step) are all written as integers."""
-
-    low: int | float
-    high: int | float
-    log: bool = False
-    step: Annotated[int | float, Field(gt=0)] | None = None
-    when: dict[str, Any] | None = Field(
-        None,
-        description="sample only when these paths have these values, e.g. "
-        "{train.optimizer.name: sgd} (a list means any of them)",
-    )
-
-    @model_validator(mode="after")
-    def _range(self) -> SpaceRange:
-        if not self.low < self.high:
-            raise ValueError(f"low must be below high; got low={self.low}, high={self.high}")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log range needs low > 0; got low={self.low}")
-        if self.log and self.step is not None:
-            raise ValueError("a range is either log or stepped, not both")
-        return self
-
-    @property
-    def is_int(self) -> bool:
-        values = [self.low, self.high] + ([self.step] if self.step is not None else [])
-        return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-
-
-class SpaceChoice(_Node):
-    """Categorical values, optionally conditional (``when``)."""
-
-    choices: list[Any] = Field(min_length=1)
-    when: dict[str, Any] | None = None
-
-
-_SPACE_FORMS = (
-    "a list of choices [a, b], {choices: [a, b], when: {...}}, or a range "
-    "{low: L, high: H, log: true|false, step: S, when: {...}}"
-)
-
-
-def _space_entry(path: str, entry: Any) -> Any:
-    """One ``tune.space`` entry validated into its form; errors are one line each."""
-    if isinstance(entry, list):
-        if not entry:
-            raise ValueError(f"space entry {path!r} is an empty list of choices")
-        return entry
-    if not isinstance(entry, Mapping):
-        raise ValueError(f"space entry {path!r}: expected {_SPACE_FORMS}; got {entry!r}")
-    form = SpaceChoice if "choices" in entry else SpaceRange
-    if form is SpaceRange and not ({"low", "high"} & set(entry)):
-        unknown = [k for k in entry if k not in SpaceRange.model_fields]
-        guess = next((did_you_mean(str(k), ["low", "high", "choices"]) for k in unknown), "")
-        raise ValueError(
-            f"space entry {path!r}: expected {_SPACE_FORMS}; got {dict(entry)!r}{guess}"
-        )
-    try:
-        return form.model_validate(entry)
-    except ValidationError as exc:
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        err = errors[0]  # an unknown key first: `hi:` is why `high` is missing
-        where = ".".join(str(k) for k in err["loc"] if k in form.model_fields or k == err["loc"][0])
-        if err["type"] == "extra_forbidden":
-            valid = list(form.model_fields)
-            why = (
-                f"unknown key `{where}`{did_you_mean(where, valid)}; valid keys: {', '.join(valid)}"
-            )
-        elif err["type"] == "missing":
-            why = f"missing key `{where}`"
-        elif err["type"].startswith(("int_", "float_")):
-            why = f"`{where}`: expected a number; got {err.get('input')!r}"
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-            why = (f"`{where}`: " if where else "") + message[0].lower() + message[1:]
-            if "got" not in message:
-                why += f"; got {err.get('input')!r}"
-        raise ValueError(f"space entry {path!r}: {why}") from None
-
-
-class SamplerSpec(_Node):
-    """How trials choose their parameters: one of Optuna's samplers, by name."""
-
-    name: str = Field("tpe", description="grid, random, tpe, cmaes, qmc, gp, or a plug-in's name")
-    seed: int | None = Field(None, description="defaults to the spec's seed")
-    n_startup_trials: int = Field(
-        8, ge=0, description="random trials before tpe/gp model the space"
-    )
-    multivariate: bool = Field(True, description="tpe: model parameters jointly")
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _registered(SAMPLERS, value)
-
-
-class PrunerSpec(_Node):
-    """When to stop bad trials early. ``none`` runs every trial to the end.
-
-    median / percentile: stop a trial whose value at a step is worse than the median (or the
-    given percentile) of earlier trials at that step. asha / hyperband: successive halving over
-    steps. wilcoxon: for cross-validation, a paired test of the trial's finished folds against
-    the best trial's same folds.
-    """
-
-    name: str = Field(
-        "median", description="none, median, percentile, asha, hyperband, wilcoxon, or a plug-in's"
-    )
-    n_startup_trials: int = Field(4, ge=0, description="median/percentile: trials before pruning")
-    n_warmup_steps: int = Field(1, ge=0, description="median/percentile: steps before pruning")
-    percentile: Annotated[float, Field(gt=0.0, lt=100.0)] = 25.0
-    min_resource: int = Field(1, ge=1, description="asha/hyperband: steps before the first rung")
-    reduction_factor: int = Field(3, ge=2)
-    p_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
-    n_startup_steps: int = Field(2, ge=0, description="wilcoxon: folds before testing")
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _registered(PRUNERS, value)
-
-
-class TuneSpec(_Node):
-    """What to search, how, and for how long (``tunelab tune``)."""
-
-    trials: int | None = Field(20, ge=1, description="total trials, failed and pruned included")
-    timeout: PositiveFloat | None = Field(None, description="seconds for the search")
-    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
-    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
-    objective: str | None = Field(
-        None, description="val.<metric> or val.loss; default val.accuracy or val.rmse by task"
-    )
-    direction: Literal["auto", "maximize", "minimize"] = "auto"
-    space: dict[str, list[Any] | SpaceRange | SpaceChoice] = Field(min_length=1)
-    refit: bool = Field(True, description="refit the best on all non-test data, test it once")
-    refit_seeds: int = Field(
-        1,
-        ge=1,
-        description="refit the best with this many seeds: mean ± std and a t-interval of "
-        "the test metrics (each refit is one logged look at the test part)",
-    )
-    top: int = Field(10, ge=1, description="rows of the final table")
-
-    @field_validator("sampler", "pruner", mode="before")
-    @classmethod
-    def _name_shorthand(cls, value: Any) -> Any:
-        return _expand_shorthand("name")(value)
-
-    @field_validator("space", mode="before")
-    @classmethod
-    def _entries(cls, value: Any) -> Any:
-        """Each entry becomes a list, a SpaceRange or a SpaceChoice here, with a one-line error
-        naming the entry (never pydantic's union of three attempts)."""
-        if not isinstance(value, Mapping):
-            return value
-        return {str(path): _space_entry(str(path), entry) for path, entry in value.items()}
-
-    @model_validator(mode="after")
-    def _budget(self) -> TuneSpec:
-        if self.trials is None and self.timeout is None:
-            raise ValueError("set tune.trials, tune.timeout or both")
-        return self
-
-
 class Spec(_Node):
     """The whole tree. ``data`` and ``model`` are required; everything else has defaults."""
 
@@ -410,7 +234,7 @@ class Spec(_Node):
     @field_validator("model", "data", mode="before")
     @classmethod
     def _shorthand(cls, value: Any, info) -> Any:
-        return _expand_shorthand("name" if info.field_name == "model" else "source")(value)
+        return expand_shorthand("name" if info.field_name == "model" else "source")(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Spec:

@@ -1,0 +1,194 @@
+"""The commands that train, tune, evaluate, report and compare."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tunelab.cli._app import QuietOption, SetOption, app, report_folder, results_stay
+from tunelab.errors import TunelabError
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    spec: Annotated[Path | None, typer.Argument(help="spec file (YAML)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="run folder (default runs/<name>)")
+    ] = None,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+    seeds: Annotated[
+        int | None,
+        typer.Option("--seeds", help="train K times (seed, seed+1, ...): mean ± std, t-interval"),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="continue the interrupted run in this folder (no SPEC)"),
+    ] = None,
+) -> None:
+    """Train the model a spec describes; print one line per epoch; write a run folder."""
+    results_stay(ctx)
+    import tunelab
+
+    if resume is not None:
+        if spec is not None or out is not None or set_ or seeds:
+            raise TunelabError(
+                "--resume R continues the run in R with its own R/spec.yaml; give no SPEC, "
+                "--out, --set or --seeds with it"
+            )
+        run = tunelab.resume(resume, quiet=quiet)
+        report_folder(run.path, quiet=quiet)
+        return
+    if spec is None:
+        raise TunelabError(
+            "missing SPEC: tunelab train SPEC [--out R], or tunelab train --resume R"
+        )
+    if seeds:
+        from tunelab.train import train_seeds
+
+        train_seeds(spec, seeds=seeds, out=out, overrides=set_ or [], quiet=quiet)
+        return
+    run = tunelab.train(spec, out=out, overrides=set_ or [], quiet=quiet)
+    report_folder(run.path, quiet=quiet)
+
+
+@app.command()
+def tune(
+    ctx: typer.Context,
+    spec: Annotated[Path, typer.Argument(help="spec file (YAML) with a tune section")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="study folder (default studies/<name>)")
+    ] = None,
+    set_: SetOption = None,
+    trials: Annotated[
+        int | None, typer.Option("--trials", help="total trials (failed and pruned count)")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="seconds for the search")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="worker processes on this machine")
+    ] = 1,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="SQLAlchemy URL, e.g. postgresql://host/db")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the study in --out")] = False,
+    nested: Annotated[int | None, typer.Option("--nested", help="outer folds of nested CV")] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Search hyperparameters; refit the best on all non-test data; evaluate the test part once."""
+    results_stay(ctx)
+    import tunelab
+
+    result = tunelab.tune_study(
+        spec,
+        out=out,
+        overrides=set_ or [],
+        trials=trials,
+        timeout=timeout,
+        workers=workers,
+        storage=storage,
+        resume=resume,
+        nested=nested,
+        quiet=quiet,
+    )
+    if result.nested is not None:  # a study per outer fold; the folder itself is not a study
+        for k in range(result.nested["outer_folds"]):
+            report_folder(result.path / f"outer_{k}" / "best", quiet=True)
+            report_folder(result.path / f"outer_{k}", quiet=True)
+        if not quiet:
+            typer.echo(f"reports: {result.path / 'outer_*' / 'report.html'}")
+        return
+    if result.best_run is not None:
+        report_folder(result.best_run.path, quiet=True)
+    report_folder(result.path, quiet=quiet, storage=storage)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="a run folder or a study folder")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file (default FOLDER/report.html)")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="the study's storage URL, if it has a password")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report (figures, tables, numbers) of a run or a study."""
+    from tunelab.report import write_report
+
+    typer.echo(f"report: {write_report(folder, output, storage=storage)}")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="run folder")],
+    split: Annotated[str, typer.Option("--split", help="test, val or train")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+) -> None:
+    """Evaluate a saved run on one of its parts and update its metrics.json."""
+    import tunelab
+
+    values = tunelab.evaluate_run(run, split=split, quiet=as_json)
+    if (run / "report.html").is_file():  # the report shows the new numbers too
+        report_folder(run, quiet=True)
+    if as_json:
+        typer.echo(json.dumps({split: values}, indent=2))
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="run folder A")],
+    run_b: Annotated[Path, typer.Argument(help="run folder B")],
+    split: Annotated[str, typer.Option("--split", help="test or val")] = "test",
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", "-m", help="metric to compare (repeatable)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+) -> None:
+    """Is B really better than A? Paired tests on the same samples, in one sentence each."""
+    from tunelab.report import compare_runs
+
+    result = compare_runs(run_a, run_b, split=split, metrics=metric or None)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    typer.echo(
+        f"A = {result.run_a}\nB = {result.run_b}\n{result.split}: {result.n} samples, same "
+        "split fingerprint"
+    )
+    for m in result.metrics:
+        typer.echo(
+            f"{m.metric}: A {m.value_a:.4f}, B {m.value_b:.4f}; B - A = {m.diff:+.4f} "
+            f"[{m.low:+.4f}, {m.high:+.4f}], {m.test} p = {m.p_value:.3g}"
+        )
+        typer.echo(f"  {m.verdict}")
+    if result.folds:
+        typer.echo(f"over {result.folds['folds']} folds: {result.folds['verdict']}")
+    for look in result.looks:
+        typer.echo(
+            f"logged as look {look['evaluations']} at the sealed test part of study "
+            f"{look['study']}; every look after the first makes the test estimate less honest"
+        )
+
+
+@app.command()
+def dashboard(
+    study: Annotated[Path, typer.Argument(help="study folder (written by tunelab tune)")],
+    host: Annotated[
+        str, typer.Option("--host", help="address to bind; any but 127.0.0.1 exposes the study")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port; 0 picks a free one")] = 8080,
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="storage URL with its password, when study.json hides it"),
+    ] = None,
+) -> None:
+    """Serve optuna-dashboard for a study, and the study folder's files under /files/."""
+    from tunelab.report import dashboard as serve
+
+    serve(study, host=host, port=port, storage=storage)
