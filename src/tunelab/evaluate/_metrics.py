@@ -134,9 +134,7 @@ def register_metric(
         )
     if task in TASKS:
         _check_form(name, vectorised, task)
-    metric = Metric(
-        name, fn, task, greater_is_better, batch, finish, vectorised, bool(proportion)
-    )
+    metric = Metric(name, fn, task, greater_is_better, batch, finish, vectorised, bool(proportion))
     _REGISTRY.register(
         name,
         None,
