@@ -60,7 +60,7 @@ def test_nested_json_holds_the_outer_estimate_and_labels_the_inner_bests(nested)
     folder, result, _ = nested
     summary = read(folder / "nested.json")
     inner = [read(folder / f"outer_{k}" / "result.json") for k in range(2)]
-    scores = [r["test"]["accuracy"] for r in inner]
+    scores = [r["test"]["accuracy"]["value"] for r in inner]
     assert summary["outer_folds"] == 2
     assert summary["outer_splitter"] == {
         "kind": "stratified",
@@ -79,7 +79,7 @@ def test_nested_json_holds_the_outer_estimate_and_labels_the_inner_bests(nested)
     assert set(summary["test_metrics_mean"]) == names
     for name in names:
         assert summary["test_metrics_mean"][name] == pytest.approx(
-            np.mean([r["test"][name] for r in inner])
+            np.mean([r["test"][name]["value"] for r in inner])
         )
     assert summary["best_params"] == [r["best_params"] for r in inner]
     assert summary["inner_best_values"] == [r["best_value"] for r in inner]
@@ -109,7 +109,7 @@ def test_the_result_is_the_outer_estimate(nested):
     assert result.direction == "maximize"
     assert result.counts["COMPLETE"] == 4
     assert sum(result.counts.values()) == 4
-    assert result.test_metrics == summary["test_metrics_mean"]
+    assert {m: v["value"] for m, v in result.test_metrics.items()} == summary["test_metrics_mean"]
     assert result.nested == summary
 
 
