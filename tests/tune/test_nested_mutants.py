@@ -40,9 +40,11 @@ def num(value: float) -> str:
     return f"{value:.4f}"
 
 
-@pytest.fixture(scope="module")
-def nested(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("nested") / "n"
+@pytest.fixture
+def nested(tmp_path):
+    # function-scoped on purpose: mutmut credits a module fixture's calls only to the first
+    # test that sets it up, so the other tests would not be run against its mutants
+    folder = tmp_path / "n"
     capture = pytest.MonkeyPatch()
     import io
     import sys
