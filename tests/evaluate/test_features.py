@@ -153,10 +153,11 @@ def test_a_builtin_form_under_another_name_gives_the_builtin_interval(monkeypatc
     """No branch on a metric's name: accuracy's form and flag, registered as `hit_rate`, give
     accuracy's interval, the exact one included."""
     accuracy = METRICS["accuracy"]
-    monkeypatch.setitem(
-        METRICS, "hit_rate",
-        Metric("hit_rate", accuracy.fn, "classification", True, accuracy.vectorised, True),
+    hit_rate = Metric(
+        "hit_rate", accuracy.fn, "classification", True,
+        vectorised=accuracy.vectorised, proportion=True,
     )  # fmt: skip
+    monkeypatch.setitem(METRICS, "hit_rate", hit_rate)
     y, proba = _classification(0, 120, 3)
     for score in (proba, np.eye(3)[y]):  # the second is all correct: Clopper-Pearson
         cis = bootstrap_ci("classification", y, score, names=["accuracy", "hit_rate"])
@@ -198,7 +199,7 @@ def test_a_feature_with_a_running_order_matches_a_rank_statistic(monkeypatch):
 
     form = Vectorised((Feature("mw", blocks, real=False),), rows)
     monkeypatch.setitem(
-        METRICS, "mw", Metric("mw", METRICS["roc_auc"].fn, "classification", True, form)
+        METRICS, "mw", Metric("mw", METRICS["roc_auc"].fn, "classification", True, vectorised=form)
     )
     y, proba = _classification(4, 90, 2)  # continuous scores: no ties
     cis = bootstrap_ci("classification", y, proba, names=["mw", "roc_auc"], n_resamples=100)
@@ -227,7 +228,7 @@ def test_a_bad_form_is_refused_when_registered(vectorised, message):
 def test_a_form_of_the_wrong_shape_or_clashing_features_is_an_error(monkeypatch):
     wide = Vectorised(("tp",), lambda s: s["tp"])  # (r, k), not (r,)
     monkeypatch.setitem(
-        METRICS, "wide", Metric("wide", lambda y, s: 0.0, "classification", True, wide)
+        METRICS, "wide", Metric("wide", lambda y, s: 0.0, "classification", True, vectorised=wide)
     )
     y, proba = _classification(0, 40, 3)
     with pytest.raises(TunelabError, match=r"returned shape \(2000, 3\).*expected one value"):
@@ -236,7 +237,7 @@ def test_a_form_of_the_wrong_shape_or_clashing_features_is_an_error(monkeypatch)
         feature = Feature("m", lambda y, s, sign=sign: sign * _margin(y, s))
         form = Vectorised((feature,), lambda sums: sums["m"][:, 0])
         monkeypatch.setitem(
-            METRICS, name, Metric(name, lambda y, s: 0.0, "classification", True, form)
+            METRICS, name, Metric(name, lambda y, s: 0.0, "classification", True, vectorised=form)
         )
     with pytest.raises(TunelabError, match="two different features are called `m`"):
         bootstrap_ci("classification", y, proba, names=["m1", "m2"])

@@ -14,7 +14,7 @@ from tunelab.data import describe_duplicates
 from tunelab.errors import DataError
 from tunelab.spec import load_spec
 from tunelab.tune import tune
-from tunelab.tune._nested import _splitter_line, _t_interval, outer_splits
+from tunelab.tune._nested import _outer_metric, _splitter_line, _t_interval, outer_splits
 
 SPEC = {
     "name": "nested_small",
@@ -112,6 +112,15 @@ def test_the_result_is_the_outer_estimate(nested):
     assert result.counts["COMPLETE"] == 4
     assert sum(result.counts.values()) == 4
     assert {m: v["value"] for m, v in result.test_metrics.items()} == summary["test_metrics_mean"]
+    inner = [read(folder / f"outer_{k}" / "result.json")["test"] for k in range(2)]
+    for name, slot in result.test_metrics.items():
+        low, high = _t_interval([t[name]["value"] for t in inner])
+        assert slot["ci"] == {
+            "low": pytest.approx(low),
+            "high": pytest.approx(high),
+            "level": 0.95,
+            "method": "t over outer folds",
+        }
     assert result.nested == summary
 
 
@@ -197,3 +206,15 @@ def test_the_t_interval_of_the_outer_scores():
     )
     half = stats.t.ppf(0.975, 3) * np.std(scores, ddof=1) / 2
     assert _t_interval(scores) == pytest.approx((np.mean(scores) - half, np.mean(scores) + half))
+
+
+def test_an_outer_metric_is_the_mean_with_a_t_interval_only_when_every_fold_has_one():
+    values = [0.5, 0.7, 0.9]
+    low, high = _t_interval(values)
+    assert _outer_metric(values) == {
+        "value": pytest.approx(0.7),
+        "ci": {"low": low, "high": high, "level": 0.95, "method": "t over outer folds"},
+    }
+    assert _outer_metric([0.5, float("nan")])["ci"] is None
+    assert _outer_metric([0.5, float("inf")])["ci"] is None
+    assert _outer_metric([0.25]) == {"value": 0.25, "ci": None}  # one fold: no interval
