@@ -10,11 +10,18 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tunelab.data import describe_duplicates
+from tunelab.data import describe_duplicates, load_dataset, make_splits, outer_folds
 from tunelab.errors import DataError
 from tunelab.spec import load_spec
 from tunelab.tune import tune
-from tunelab.tune._nested import _outer_metric, _splitter_line, _t_interval, outer_splits
+from tunelab.tune._console import StudyConsole
+from tunelab.tune._nested import (
+    _outer_metric,
+    _print_summary,
+    _splitter_line,
+    _t_interval,
+    outer_splits,
+)
 
 SPEC = {
     "name": "nested_small",
@@ -146,6 +153,8 @@ def test_the_console_says_how_it_split_and_what_the_result_is(nested):
     )
     assert lines[-1] == inner
     assert lines.index(result) == len(lines) - 2  # no leakage line: iris has no copies across
+    # quiet: the inner studies print nothing, so these five lines are all there is
+    assert len(lines) == 5
 
 
 def test_a_minimised_objective_is_the_direction_of_the_result(tmp_path):
@@ -156,6 +165,9 @@ def test_a_minimised_objective_is_the_direction_of_the_result(tmp_path):
     assert result.objective == "test.log_loss"
     assert summary["metric"] == "log_loss"
     assert summary["inner_best_note"].startswith("each outer fold's best val.log_loss over")
+    # log loss differs between the folds: the spread is the sample std (ddof 1)
+    assert summary["std"] > 0
+    assert summary["std"] == pytest.approx(np.std(summary["scores"], ddof=1))
 
 
 def test_copies_across_an_outer_fold_are_printed_per_fold(tmp_path, capsys):
@@ -218,3 +230,58 @@ def test_an_outer_metric_is_the_mean_with_a_t_interval_only_when_every_fold_has_
     assert _outer_metric([0.5, float("nan")])["ci"] is None
     assert _outer_metric([0.5, float("inf")])["ci"] is None
     assert _outer_metric([0.25]) == {"value": 0.25, "ci": None}  # one fold: no interval
+
+
+def test_outer_splits_are_made_with_the_spec_seed():
+    """Called with a spec whose split has no seed of its own (a study fixes one first)."""
+    spec = load_spec(SPEC)
+    assert spec.split.seed is None
+    ds = load_dataset(spec.data)
+    splits = outer_splits(spec, ds, 2)
+    _, tests, _ = outer_folds(ds, spec.split, folds=2, seed=spec.seed)
+    inner = spec.split.model_copy(update={"test": 0.0})
+    for got, test in zip(splits, tests, strict=True):
+        want = make_splits(ds, inner, seed=spec.seed, test=test)
+        assert got.test.tolist() == want.test.tolist()
+        assert got.folds[0].val.tolist() == want.folds[0].val.tolist()
+        assert got.seed == spec.seed
+
+
+def test_an_outer_fold_too_small_for_the_inner_folds_names_no_test_fraction(tmp_path):
+    """The outer fold is the test part, so the inner split's own split.test is 0: the message
+    does not blame a split.test fraction that is not used."""
+    lines = ["a,target"] + [f"{i},{i % 2}" for i in range(6)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    tree = SPEC | {
+        "data": {"source": "csv", "path": str(tmp_path / "d.csv"), "target": "target"},
+        "split": {"test": 0.2, "cv": {"kind": "kfold", "folds": 4}},
+    }
+    spec = load_spec(tree)
+    with pytest.raises(DataError) as err:
+        outer_splits(spec, load_dataset(spec.data), 2)
+    assert str(err.value) == (
+        "6 rows cannot make 4 folds: split.cv.folds is 4 but the non-test part has only 3 "
+        "samples, and every fold needs at least one. Use at most 3 folds, `split.cv: loo`, "
+        "a smaller split.test or more rows"
+    )
+
+
+def test_the_summary_prints_a_metric_name_with_brackets_as_written(capsys):
+    """Plain text, not rich markup: a registered metric may be called ``hit[5]``."""
+    summary = {
+        "metric": "hit[5]",
+        "scores": [0.5, 0.7],
+        "outer_splitter": {"kind": "kfold"},
+        "ci95": [0.1, 0.9],
+        "outer_folds": 2,
+        "mean": 0.6,
+        "std": 0.1414,
+        "folds": [{"duplicates": None}, {"duplicates": {"pairs": []}}],
+        "inner_best_values": [0.8, 0.9],
+    }
+    _print_summary(StudyConsole(), summary)
+    assert capsys.readouterr().out.splitlines() == [
+        "nested CV result (2 outer folds, kfold): test hit[5] 0.6000 ± 0.1414, 95% t-interval "
+        "0.1000 to 0.9000 (per fold: 0.5000, 0.7000)",
+        "inner best val.hit[5] per outer fold (optimistic, not the result): 0.8000, 0.9000",
+    ]
