@@ -285,3 +285,10 @@ def test_the_summary_prints_a_metric_name_with_brackets_as_written(capsys):
         "0.1000 to 0.9000 (per fold: 0.5000, 0.7000)",
         "inner best val.hit[5] per outer fold (optimistic, not the result): 0.8000, 0.9000",
     ]
+
+
+@pytest.mark.slow
+def test_every_inner_study_runs_with_the_workers_asked_for(tmp_path):
+    tune(SPEC, out=tmp_path / "n", nested=2, workers=2, quiet=True)
+    for k in range(2):
+        assert read(tmp_path / "n" / f"outer_{k}" / "study.json")["workers"] == 2
