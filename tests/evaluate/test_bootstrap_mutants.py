@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tunelab.errors import TunelabError
-from tunelab.evaluate import METRICS, Metric, bootstrap_ci
+from tunelab.evaluate import METRICS, Metric, Vectorised, bootstrap_ci
 
 
 def loop_copy(monkeypatch: pytest.MonkeyPatch, name: str) -> str:
@@ -105,3 +105,27 @@ def test_two_class_auc_of_scores_that_are_not_probabilities_matches_the_metric(m
     assert (cis["roc_auc"].low, cis["roc_auc"].high) == pytest.approx(
         (cis[loop].low, cis[loop].high), abs=1e-12
     )
+
+
+def test_a_plugin_form_that_returns_booleans_is_read_as_numbers(monkeypatch):
+    """A vectorised form may answer yes/no per resample (as 0/1): its values are read as
+    float64, so the interval is the one of the same 0/1 values given as floats."""
+
+    def above(sums):
+        return sums["tp"].sum(axis=1) / sums["total"] > 0.6
+
+    def as_float(sums):
+        return above(sums).astype(np.float64)
+
+    def fn(y, s):
+        return float(np.mean(np.argmax(s, axis=1) == y) > 0.6)
+
+    for name, form in (("above", above), ("above_f", as_float)):
+        metric = Metric(name, fn, "classification", True, vectorised=Vectorised(("tp",), form))
+        monkeypatch.setitem(METRICS, name, metric)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    score = np.eye(2)[np.where(rng.random(40) < 0.62, y, 1 - y)]
+    cis = bootstrap_ci("classification", y, score, names=["above", "above_f"])
+    assert cis["above"] == cis["above_f"]
+    assert cis["above"].low == 0.0 and cis["above"].high == 1.0  # the resamples fall both ways
