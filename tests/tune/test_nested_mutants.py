@@ -267,9 +267,10 @@ def test_an_outer_fold_too_small_for_the_inner_folds_names_no_test_fraction(tmp_
 
 
 def test_the_summary_prints_a_metric_name_with_brackets_as_written(capsys):
-    """Plain text, not rich markup: a registered metric may be called ``hit[5]``."""
+    """Plain text, not rich markup: a registered metric may be called ``hit[b]`` (``[b]`` is
+    rich markup for bold)."""
     summary = {
-        "metric": "hit[5]",
+        "metric": "hit[b]",
         "scores": [0.5, 0.7],
         "outer_splitter": {"kind": "kfold"},
         "ci95": [0.1, 0.9],
@@ -281,9 +282,9 @@ def test_the_summary_prints_a_metric_name_with_brackets_as_written(capsys):
     }
     _print_summary(StudyConsole(), summary)
     assert capsys.readouterr().out.splitlines() == [
-        "nested CV result (2 outer folds, kfold): test hit[5] 0.6000 ± 0.1414, 95% t-interval "
+        "nested CV result (2 outer folds, kfold): test hit[b] 0.6000 ± 0.1414, 95% t-interval "
         "0.1000 to 0.9000 (per fold: 0.5000, 0.7000)",
-        "inner best val.hit[5] per outer fold (optimistic, not the result): 0.8000, 0.9000",
+        "inner best val.hit[b] per outer fold (optimistic, not the result): 0.8000, 0.9000",
     ]
 
 
