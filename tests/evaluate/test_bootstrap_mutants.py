@@ -129,3 +129,41 @@ def test_a_plugin_form_that_returns_booleans_is_read_as_numbers(monkeypatch):
     cis = bootstrap_ci("classification", y, score, names=["above", "above_f"])
     assert cis["above"] == cis["above_f"]
     assert cis["above"].low == 0.0 and cis["above"].high == 1.0  # the resamples fall both ways
+
+
+# --- the features behind the vectorised forms: names, shorthands, messages
+
+
+def test_a_need_is_a_shared_feature_total_or_an_own_feature_and_nothing_else():
+    from tunelab.evaluate import Feature
+    from tunelab.evaluate._features import resolve, union
+
+    assert resolve("total", "classification") is None  # always there
+    assert [f.name for f in union([Vectorised(("total", "tp"), len)], "classification")] == ["tp"]
+    with pytest.raises(TunelabError) as err:
+        resolve("tpp", "classification")
+    assert str(err.value) == (
+        "a vectorised form needs an unknown classification feature 'tpp' (did you mean `tp`?); "
+        "expected a Feature or one of: total, tp, predicted, support."
+    )
+    with pytest.raises(TunelabError) as err:
+        resolve(Feature("total", lambda y, s: y), "classification")
+    assert str(err.value) == (
+        "a metric's own Feature is called `total`, the name of a shared feature; expected a "
+        "name of its own. Name the shared one as a string instead."
+    )
+
+
+def test_a_feature_array_is_one_column_per_value_or_refused_with_its_shape():
+    from tunelab.evaluate._features import _as_block
+
+    block = _as_block(np.arange(5.0), 5)
+    assert block.width == 1 and block.column.tolist() == [0] * 5
+    assert _as_block(np.ones((5, 2)), 5).width == 2
+    for shape in ((5, 2, 2), (4, 2)):
+        with pytest.raises(TunelabError) as err:
+            _as_block(np.ones(shape), 5)
+        assert str(err.value) == (
+            "a feature function must return an array (n,) or (n, d) with n = 5, a Block, a list "
+            f"of blocks or None; got shape {shape}. Give one value per sample."
+        )
