@@ -167,3 +167,30 @@ def test_a_feature_array_is_one_column_per_value_or_refused_with_its_shape():
             "a feature function must return an array (n,) or (n, d) with n = 5, a Block, a list "
             f"of blocks or None; got shape {shape}. Give one value per sample."
         )
+
+
+def test_a_single_block_with_a_running_order_gets_its_running_sums(monkeypatch):
+    """As test_features' rank statistic, from one Block (not a list): ``sums["mw.running"]``."""
+    from tunelab.evaluate import Block, Feature
+
+    def block(y, score):
+        positive, column = y == 1, score[:, 1]
+        members = np.flatnonzero(positive)
+        members = members[np.argsort(column[members], kind="stable")]
+        below = np.searchsorted(column[members], column, side="left")
+        return Block(below, np.where(positive, 0.0, 1.0), len(members) + 1, running=members)
+
+    def rows(sums):
+        slots, running = sums["mw"], sums["mw.running"]
+        w_pos = running[:, -1]
+        return 1.0 - np.einsum("rm,rm->r", running, slots) / (w_pos * (sums["total"] - w_pos))
+
+    form = Vectorised((Feature("mw", block, real=False),), rows)
+    metric = Metric("mw", METRICS["roc_auc"].fn, "classification", True, vectorised=form)
+    monkeypatch.setitem(METRICS, "mw", metric)
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 90)
+    logits = rng.normal(size=(90, 2)) + 1.5 * np.eye(2)[y]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    cis = bootstrap_ci("classification", y, proba, names=["mw", "roc_auc"], n_resamples=100)
+    assert cis["mw"] == cis["roc_auc"]
