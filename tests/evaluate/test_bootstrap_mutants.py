@@ -194,3 +194,25 @@ def test_a_single_block_with_a_running_order_gets_its_running_sums(monkeypatch):
     proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     cis = bootstrap_ci("classification", y, proba, names=["mw", "roc_auc"], n_resamples=100)
     assert cis["mw"] == cis["roc_auc"]
+
+
+def test_a_real_feature_far_from_zero_keeps_its_precision(monkeypatch):
+    """A real-valued feature is centred before it enters the float32 matrix: values near 1e4
+    with a spread of 0.01 give the interval the resample-by-resample loop gives."""
+    from tunelab.evaluate import Feature
+
+    def value(y, score):
+        return 1e4 + score[:, 0]
+
+    def fn(y, score):
+        return float(np.mean(value(y, score)))
+
+    form = Vectorised((Feature("far", value),), lambda sums: sums["far"][:, 0] / sums["total"])
+    monkeypatch.setitem(METRICS, "far", Metric("far", fn, "classification", True, vectorised=form))
+    monkeypatch.setitem(METRICS, "far_loop", Metric("far_loop", fn, "classification", True))
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 90)
+    score = np.column_stack([p := rng.random(90) * 0.05, 1 - p])
+    cis = bootstrap_ci("classification", y, score, names=["far", "far_loop"], n_resamples=200)
+    assert cis["far"].low == pytest.approx(cis["far_loop"].low, rel=0, abs=1e-6)
+    assert cis["far"].high == pytest.approx(cis["far_loop"].high, rel=0, abs=1e-6)
