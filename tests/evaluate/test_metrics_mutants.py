@@ -72,3 +72,53 @@ def test_an_unknown_average_is_refused_with_the_choices():
     assert str(err.value) == (
         "average must be one of macro, micro, weighted; got `macor` (did you mean `macro`?)."
     )
+
+
+# --- the vectorised forms the bootstrap uses, built here (not at import) so each is checked
+
+
+def _sums(*samples, k):
+    """Resample-weighted count sums, one row per (y, labels) sample with unit weights."""
+    rows = {"tp": [], "predicted": [], "support": [], "total": []}
+    for y, labels in samples:
+        y, labels = np.asarray(y), np.asarray(labels)
+        rows["tp"].append(np.bincount(y[y == labels], minlength=k))
+        rows["predicted"].append(np.bincount(labels, minlength=k))
+        rows["support"].append(np.bincount(y, minlength=k))
+        rows["total"].append(len(y))
+    return {key: np.asarray(v, dtype=np.float64) for key, v in rows.items()}
+
+
+SAMPLES = (
+    ([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0]),
+    ([0, 1, 1, 1, 3], [0, 0, 1, 3, 3]),  # class 2 neither true nor predicted
+    ([0, 0, 0, 1], [0, 2, 0, 1]),  # class 2 predicted once, never true; class 3 absent
+)
+
+
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+@pytest.mark.parametrize(("family", "metric"), [("precision", precision), ("recall", recall),
+                                                ("f1", f1)])  # fmt: skip
+def test_an_averaged_form_is_the_metric_on_every_row(family, metric, average):
+    from tunelab.evaluate._classification import averaged_form
+
+    form = averaged_form(family, average)
+    assert form.needs == ("tp", "predicted", "support")
+    expected = [metric(y, onehot(labels, 4), average=average) for y, labels in SAMPLES]
+    assert form.fn(_sums(*SAMPLES, k=4)) == pytest.approx(expected)
+
+
+def test_the_balanced_accuracy_form_skips_only_classes_without_a_true_sample():
+    from tunelab.evaluate._classification import BALANCED_ACCURACY_FORM
+
+    samples = ([0, 0, 1, 2], [0, 1, 1, 0]), ([0, 1, 1, 3], [0, 0, 1, 3])  # support 1 and 0
+    expected = [balanced_accuracy(y, onehot(labels, 4)) for y, labels in samples]
+    assert BALANCED_ACCURACY_FORM.fn(_sums(*samples, k=4)) == pytest.approx(expected)
+    assert expected == pytest.approx([(1 / 2 + 1 + 0) / 3, (1 + 1 / 2 + 1) / 3])
+
+
+def test_a_mean_form_divides_the_feature_sum_by_the_resample_total():
+    from tunelab.evaluate._classification import _mean_of
+
+    rows = _mean_of("nll")({"nll": np.array([[3.0], [8.0]]), "total": np.array([2.0, 4.0])})
+    assert rows.tolist() == [1.5, 2.0]

@@ -17,6 +17,7 @@ from tunelab.evaluate import bbc_cv
 from tunelab.runs import Run
 from tunelab.spec import load_spec
 from tunelab.train import prepare
+from tunelab.train._console import results_when_quiet
 from tunelab.tune._finish import _refit, winners_curse
 from tunelab.tune._seal import seal
 
@@ -58,14 +59,14 @@ def test_the_refit_trains_the_rule_epochs_on_the_study_splits_and_logs_its_look(
     run, test = _refit(best, spec, folder, prep=prep)
     assert run.path == folder / "best"
     assert len(run.history) == 2  # the rule's epoch count, not train.epochs (4)
-    assert test == {k: v["value"] for k, v in run.metrics["test"].items()}
+    assert test == run.metrics["test"]  # {name: {"value", "ci"}}, as in metrics.json
     assert set(test) >= {"accuracy", "log_loss"}
     splits = read(folder / "best" / "splits.json")
     assert splits["test"]["indices"] == prep.splits.test.tolist()  # the study's own test part
     (look,) = read(folder / "seal.json")["evaluations"]
     assert look["trial"] == 2
     assert look["run"] == str(folder / "best")
-    assert look["metrics"] == test
+    assert look["metrics"] == {k: v["value"] for k, v in test.items()}
     assert not (folder / "best_seeds").exists()
 
 
@@ -82,7 +83,7 @@ def test_more_seeds_refit_once_each_and_summarise_the_spread(study):
     assert run.path == folder / "best"
     seeds = read(folder / "best_seeds" / "seeds.json")
     assert seeds["seeds"] == 3
-    assert seeds["test"][0] == test
+    assert seeds["test"][0] == {k: v["value"] for k, v in test.items()}
     for k, seed in enumerate((4, 5), start=1):
         out = folder / "best_seeds" / f"seed_{seed}"
         assert load_spec(out / "spec.yaml").seed == seed
@@ -321,7 +322,9 @@ def test_the_refit_uses_the_splits_it_is_given_for_every_seed(study, capsys):
     capsys.readouterr()
     other = dataclasses.replace(prep.splits, test=prep.splits.test[:10])  # e.g. an outer fold
     given = dataclasses.replace(prep, splits=other)
-    _refit(trial(1, {"refit_epochs": 1}), spec, folder, prep=given, seeds=2)
+    # the CLI's --quiet: results shown (quiet=True alone now prints nothing at all)
+    with results_when_quiet():
+        _refit(trial(1, {"refit_epochs": 1}), spec, folder, prep=given, seeds=2)
     for out in (folder / "best", folder / "best_seeds" / "seed_4"):
         assert read(out / "splits.json")["test"]["indices"] == other.test.tolist()
     out = capsys.readouterr().out
