@@ -7,6 +7,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 
 import tunelab
 from tunelab.train import Console, choose_epoch
@@ -70,3 +71,33 @@ def test_holdout_best_epoch_is_the_rule_on_the_monitored_value(tmp_path):
     out, history = printed(spec, tmp_path)
     best = choose_epoch([history], "val_accuracy", maximize=True).epoch
     assert f"best epoch {best} by val_accuracy" in out
+
+
+def _final_val(tmp_path, early: dict) -> tuple[dict, list[dict]]:
+    spec = SPEC | {
+        "split": {"test": 0.2, "val": 0.25},
+        "train": SPEC["train"]
+        | {"epochs": 8, "optimizer": {"name": "adam", "lr": 0.3}, "early_stopping": early},
+    }
+    printed(spec, tmp_path)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    return metrics["val"], [json.loads(x) for x in open(tmp_path / "run" / "history.jsonl")]
+
+
+def test_final_val_metrics_are_the_last_epochs_model_when_the_model_is_kept(tmp_path):
+    # the final evaluation reuses the last epoch's validation outputs: the same numbers
+    val, history = _final_val(
+        tmp_path, {"monitor": "val_loss", "patience": 20, "restore_best": False}
+    )
+    assert val["loss"]["value"] == history[-1]["val_loss"]
+    assert val["accuracy"]["value"] == history[-1]["val_accuracy"]
+
+
+def test_final_val_metrics_are_the_restored_models_not_the_last_epochs(tmp_path):
+    # lr 0.3: val_loss is lowest at epoch 5 of 8. restore_best puts that epoch's weights back: the last epoch's outputs must not be
+    # reused, the final numbers are the restored model's (its epoch's row)
+    val, history = _final_val(tmp_path, {"monitor": "val_loss", "patience": 20})
+    best = min(history, key=lambda r: r["val_loss"])
+    assert best["epoch"] != history[-1]["epoch"]
+    assert val["loss"]["value"] == pytest.approx(best["val_loss"], rel=1e-6)
+    assert val["loss"]["value"] != history[-1]["val_loss"]

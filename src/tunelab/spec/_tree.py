@@ -164,7 +164,11 @@ class TrainSpec(_Node):
     )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    eval_batch_size: int = Field(1000, ge=1)
+    eval_batch_size: int = Field(
+        128,
+        ge=1,
+        description="batch of the evaluation passes (128: a CNN's activations stay in cache)",
+    )
 
     @field_validator("loss", "optimizer", "schedule", mode="before")
     @classmethod

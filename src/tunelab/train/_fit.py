@@ -49,6 +49,10 @@ class History:
     failure: str | None = None  # e.g. "non-finite loss at epoch 3, step 12"
     pruned: bool = False
     seconds: float = 0.0
+    # the model's outputs on the validation part at the last epoch, kept only while the
+    # model is still that epoch's (no callback changed it since): the final evaluation
+    # reuses them instead of a second identical pass
+    val_output: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,7 @@ def fit(
     check_monitors(callbacks, plan.logged(has_val=has_val))  # before epoch 1, not inside it
     watch, history, step, start = monitored(cfg, has_val=has_val), History(), 0, 1
     on_epoch = on_epoch or (lambda row: None)
+    validated: list[int] = []  # the weights' versions when val_output was computed
     started = time.perf_counter()
 
     # --- resume: continue after the checkpoint's epoch (the RNG states are restored last)
@@ -198,7 +203,10 @@ def fit(
         row |= {f"train_{m.name}": m.finish(t, batches.count) for m, t in counted}
 
         # --- validation: loss and every logged metric
-        row |= _validate(model, val, loss_fn, plan) if val is not None else {}
+        if val is not None:
+            out = predict(model, val[0], batch_size=cfg.eval_batch_size, bf16=plan.bf16)
+            row |= _validate(out, val[1], loss_fn, plan)
+            history.val_output, validated = out, _versions(model)
         row |= {"lr": lr, "seconds": time.perf_counter() - t0}
         history.rows.append(row)
 
@@ -218,6 +226,8 @@ def fit(
 
     for cb in callbacks:
         cb.on_fit_end(model)
+    if history.val_output is not None and _versions(model) != validated:
+        history.val_output = None  # e.g. early stopping restored the best epoch's weights
     _best_so_far(history, watch)
     history.seconds = time.perf_counter() - started
     return history
@@ -327,15 +337,21 @@ def _stepper(model: torch.nn.Module, optimizer, loss_fn, plan: Plan):
     return closure_step if plan.closure else plain_step
 
 
-def _validate(model, val, loss_fn, plan: Plan) -> dict[str, float]:
-    """``val_loss`` and ``val_<m>`` of every logged metric (evaluate's pure functions)."""
-    out = predict(model, val[0], batch_size=plan.spec.train.eval_batch_size, bf16=plan.bf16)
-    row = {"val_loss": float(loss_fn(out, val[1]))}
+def _validate(out: torch.Tensor, y: torch.Tensor, loss_fn, plan: Plan) -> dict[str, float]:
+    """``val_loss`` and ``val_<m>`` of every logged metric (evaluate's pure functions), from
+    the model's outputs ``out`` on the validation part."""
+    row = {"val_loss": float(loss_fn(out, y))}
     if plan.metrics:
         scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()
-        values = compute_metrics(plan.task, val[1].cpu().numpy(), scores, names=list(plan.metrics))
+        values = compute_metrics(plan.task, y.cpu().numpy(), scores, names=list(plan.metrics))
         row |= {f"val_{k}": v for k, v in values.items()}
     return row
+
+
+def _versions(model: torch.nn.Module) -> list[int]:
+    """The version counter of every parameter and buffer: any in-place change (an optimizer
+    step, ``load_state_dict``) moves one, so equal lists mean the same weights."""
+    return [t._version for t in (*model.parameters(), *model.buffers())]
 
 
 def _resumed(resume: Checkpoint, history: History, states: dict, callbacks, started: float):

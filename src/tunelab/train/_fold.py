@@ -84,12 +84,17 @@ def train_fold(
 
 
 def evaluate_part(
-    prep: Prepared, model: torch.nn.Module, idx: np.ndarray
+    prep: Prepared, model: torch.nn.Module, idx: np.ndarray, *, out: torch.Tensor | None = None
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """One pass of the model over a part: its scores, and every metric with the loss."""
+    """One pass of the model over a part: its scores, and every metric with the loss.
+
+    ``out``: the model's outputs on this part, already computed (``History.val_output``, the
+    last epoch's validation pass of this same model), instead of a second pass."""
     plan = prep.plan
     t_idx = torch.as_tensor(idx, device=prep.device)
-    out = predict(model, prep.X[t_idx], batch_size=plan.spec.train.eval_batch_size, bf16=plan.bf16)
+    if out is None:
+        batch = plan.spec.train.eval_batch_size
+        out = predict(model, prep.X[t_idx], batch_size=batch, bf16=plan.bf16)
     loss = float(build_loss(plan.loss, device=prep.device)(out, prep.y[t_idx]))
     scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()
     return scores, part_metrics(prep, idx, scores, loss=loss)

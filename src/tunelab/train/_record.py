@@ -263,7 +263,8 @@ def _evaluate(prep: Prepared, run: Run, done: _Trained, *, refit_only: bool) -> 
     if not refit_only:
         if len(splits.folds) == 1:
             val_idx = splits.folds[0].val
-            val_scores, val_values = evaluate_part(prep, model, val_idx)
+            out = done.history.val_output if done.history else None
+            val_scores, val_values = evaluate_part(prep, model, val_idx, out=out)
         else:  # pooled out-of-fold predictions: an honest estimate, without one model's loss
             val_idx = np.array(sorted(done.oof_scores))
             val_scores = np.stack([done.oof_scores[i] for i in val_idx.tolist()])
