@@ -1,7 +1,8 @@
 """Reading and writing run directories (the unit of record), and the seal's log.
 
-A run directory holds ``spec.yaml``, ``env.json``, ``splits.json``, ``history.jsonl``,
-``model.safetensors``, ``predictions.npz`` and ``metrics.json``. Every file is written
+A run directory holds ``spec.yaml``, ``env.json``, ``splits.json``, ``schema.json`` (what the
+model takes: sample shape, columns, classes; read by ``predict``), ``history.jsonl``,
+``model.safetensors``, ``preprocess.json``, ``predictions.npz`` and ``metrics.json``. Every file is written
 atomically (temporary file in the same folder, fsync, ``os.replace``) so that a crash never
 leaves a half-written file under its final name: the writing itself lives in ``_disk.py`` and
 is re-exported here.
@@ -13,7 +14,7 @@ import io
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from tunelab._disk import (
 )
 from tunelab.errors import RunError
 from tunelab.spec import SealRef, Spec, load_spec
+
+if TYPE_CHECKING:
+    from tunelab.train._predict import Predictions
 
 __all__ = [
     "Run",
@@ -201,6 +205,23 @@ class Run:
             return {}
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
+
+    def predict(self, data: Any, *, batch_size: int | None = None) -> Predictions:
+        """The model's predictions on new data: a file path (``.csv``, ``.parquet``,
+        ``.jsonl``, ``.npz``, ``.npy`` or an image folder), a pandas DataFrame with the
+        training columns, a numpy array or tensor of samples, or a torch ``Dataset``.
+
+        Returns :class:`tunelab.train.Predictions` (``labels``, ``scores``, ``to_frame()``).
+        The model is built again on each call; for many calls keep a
+        ``tunelab.train.Predictor(run)``.
+
+        Example:
+            >>> run = tunelab.load_run("runs/penguins")    # doctest: +SKIP
+            >>> run.predict(frame).to_frame().head()       # doctest: +SKIP
+        """
+        from tunelab.train._predict import predict_run
+
+        return predict_run(self, data, batch_size=batch_size)
 
     def write_predictions(self, arrays: dict[str, np.ndarray]) -> None:
         merged = self.predictions() | arrays

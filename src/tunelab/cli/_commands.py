@@ -192,3 +192,30 @@ def dashboard(
     from tunelab.report import dashboard as serve
 
     serve(study, host=host, port=port, storage=storage)
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="run folder (a study's best/ is one too)")],
+    data: Annotated[
+        Path, typer.Argument(help="new data: .csv, .parquet, .jsonl, .npz, .npy or an image folder")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="predictions: .csv, .parquet, .jsonl or .npz")
+    ],
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="samples per batch (default the run's)")
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Predict with a saved run on new data: class and probability per class, or the value."""
+    from tunelab.data import write_table
+    from tunelab.runs import Run
+    from tunelab.train import Predictor
+
+    predictor = Predictor(Run(run))
+    result = predictor.predict(data, batch_size=batch_size)
+    columns = result.arrays() if out.suffix.lower() == ".npz" else result.columns()
+    write_table(out, columns)
+    if not quiet:
+        typer.echo(f"{len(result)} predictions ({result.task}) -> {out}")

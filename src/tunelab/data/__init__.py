@@ -2,7 +2,8 @@
 
 Also importable, as plumbing outside ``__all__`` (used by train, tune and the CLI):
 ``outer_cv``, ``outer_folds``, ``make_cv`` (nested CV), ``describe_duplicates`` (the leakage
-line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``.
+line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
+for predict: ``NewData``, ``read_new_data``, ``frame_features``, ``array_features``, ``write_table``.
 """
 
 from tunelab._lazy import lazy_exports
@@ -25,6 +26,7 @@ _EXPORTS = {
     "find_duplicates": "_leakage",
     "DuplicateReport": "_leakage",
     "PairDuplicates": "_leakage",
+    "Schema": "_schema",
     "Standardizer": "_preprocess",
     "fit_standardizer": "_preprocess",
     "Augment": "_augment",
@@ -44,6 +46,11 @@ _PLUMBING = {
     "MNIST_FILES": "_idx",
     "MNIST_URL_BASE": "_download",
     "load_checksums": "_download",
+    "NewData": "_inputs",
+    "read_new_data": "_inputs",
+    "frame_features": "_inputs",
+    "array_features": "_inputs",
+    "write_table": "_inputs",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS | _PLUMBING)

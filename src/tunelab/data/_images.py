@@ -150,3 +150,25 @@ def _pixels(image: Image.Image, grayscale: bool, size: tuple[int, int]) -> np.nd
         image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     pixels = np.asarray(image, dtype=np.float32) * scale
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+IMAGE_SUFFIXES = frozenset(_IMAGE_SUFFIXES)
+
+
+def decode(
+    file: Path, *, grayscale: bool, size: tuple[int, int], resize: bool = True
+) -> np.ndarray:
+    """One image file as float32 ``(C, H, W)`` in ``[0, 1]``, as in training; with
+    ``resize=False`` an image of another size is refused instead of resized."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as image:
+            if not resize and (image.height, image.width) != tuple(size):
+                raise DataError(
+                    f"image {file} is {image.height}x{image.width} (HxW), but the run was "
+                    f"trained on {size[0]}x{size[1]} images (without data.size to resize them)"
+                )
+            return _pixels(image, grayscale, tuple(size))
+    except (UnidentifiedImageError, OSError) as e:
+        raise DataError(f"could not read image {file}: {e}") from None

@@ -32,6 +32,9 @@ _EXPORTS = {
     "resolve": "_plan",
     "Plan": "_plan",
     "DataShape": "_plan",
+    "predict_run": "_predict",
+    "Predictor": "_predict",
+    "Predictions": "_predict",
 }
 _PLUMBING = {
     "prepare": "_plan",

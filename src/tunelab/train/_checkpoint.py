@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from tunelab._disk import atomic_write
 from tunelab.errors import RunError
-from tunelab.runs import atomic_write
 
 __all__ = [
     "CHECKPOINT_FILE",

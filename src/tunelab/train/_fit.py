@@ -53,6 +53,7 @@ class History:
     # model is still that epoch's (no callback changed it since): the final evaluation
     # reuses them instead of a second identical pass
     val_output: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    val_versions: list[int] = field(default_factory=list, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,7 @@ def fit(
     ``checkpoint`` gets the state after each epoch, ``resume`` continues from one exactly."""
     # --- setup: optimizer, schedule (plan lr x factor, never read back), callbacks, watches
     cfg, has_val, device = plan.spec.train, val is not None, train[0].device
-    epochs = epochs or cfg.epochs
-    gen = torch.Generator(device=device).manual_seed(seed)
+    epochs, gen = epochs or cfg.epochs, torch.Generator(device=device).manual_seed(seed)
     loss_fn = build_loss(plan.loss, device=device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
     batches, plateau = _Batches(train, plan, gen), plan.plateau_watch(has_val=has_val)
@@ -179,7 +179,6 @@ def fit(
     check_monitors(callbacks, plan.logged(has_val=has_val))  # before epoch 1, not inside it
     watch, history, step, start = monitored(cfg, has_val=has_val), History(), 0, 1
     on_epoch = on_epoch or (lambda row: None)
-    validated: list[int] = []  # the weights' versions when val_output was computed
     started = time.perf_counter()
 
     # --- resume: continue after the checkpoint's epoch (the RNG states are restored last)
@@ -203,10 +202,7 @@ def fit(
         row |= {f"train_{m.name}": m.finish(t, batches.count) for m, t in counted}
 
         # --- validation: loss and every logged metric
-        if val is not None:
-            out = predict(model, val[0], batch_size=cfg.eval_batch_size, bf16=plan.bf16)
-            row |= _validate(out, val[1], loss_fn, plan)
-            history.val_output, validated = out, _versions(model)
+        row |= _validate(model, val, loss_fn, plan, history) if val is not None else {}
         row |= {"lr": lr, "seconds": time.perf_counter() - t0}
         history.rows.append(row)
 
@@ -226,8 +222,8 @@ def fit(
 
     for cb in callbacks:
         cb.on_fit_end(model)
-    if history.val_output is not None and _versions(model) != validated:
-        history.val_output = None  # e.g. early stopping restored the best epoch's weights
+    if _versions(model) != history.val_versions:  # e.g. restore_best changed the weights
+        history.val_output = None
     _best_so_far(history, watch)
     history.seconds = time.perf_counter() - started
     return history
@@ -337,9 +333,12 @@ def _stepper(model: torch.nn.Module, optimizer, loss_fn, plan: Plan):
     return closure_step if plan.closure else plain_step
 
 
-def _validate(out: torch.Tensor, y: torch.Tensor, loss_fn, plan: Plan) -> dict[str, float]:
-    """``val_loss`` and ``val_<m>`` of every logged metric (evaluate's pure functions), from
-    the model's outputs ``out`` on the validation part."""
+def _validate(model, val, loss_fn, plan: Plan, history: History) -> dict[str, float]:
+    """``val_loss`` and ``val_<m>`` of every logged metric (evaluate's pure functions). The
+    outputs are kept in ``history.val_output`` with the weights' versions they came from."""
+    (X, y), batch = val, plan.spec.train.eval_batch_size
+    out = predict(model, X, batch_size=batch, bf16=plan.bf16)
+    history.val_output, history.val_versions = out, _versions(model)
     row = {"val_loss": float(loss_fn(out, y))}
     if plan.metrics:
         scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunelab.data import Standardizer, fingerprint
+from tunelab.data import Schema, Standardizer, fingerprint
 from tunelab.errors import RunError
 from tunelab.runs import (
     Run,
@@ -88,6 +88,7 @@ def train(
     (path / "spec.yaml").write_text(dump_spec(spec), encoding="utf-8")
     write_json(path / "env.json", environment(device=str(prep.device), seed=spec.seed))
     write_json(path / "splits.json", prep.splits.to_json(prep.ds))
+    write_json(path / "schema.json", schema_of(prep).to_json())
     console.header(spec, prep.ds, prep.splits, prep.device, path)
     return _train_and_record(prep, Run(path), console, refit_epochs=refit_epochs, started=started)
 
@@ -145,6 +146,16 @@ def resume(run: Run | str | Path, *, quiet: bool = False, console: Console | Non
         )
     console.note(f"resuming after epoch {state.epoch} of {spec.train.epochs}")
     return _train_and_record(prep, run, console, started=started, resume=state)
+
+
+def schema_of(prep: Prepared) -> Schema:
+    """What new data must look like for this run's model (``schema.json``)."""
+    data = prep.spec.data
+    return Schema.of(
+        prep.ds,
+        target=getattr(data, "target", None),
+        resize=getattr(data, "size", None) is not None,
+    )
 
 
 def _why_no_checkpoint(run: Run) -> str:
