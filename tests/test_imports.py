@@ -26,6 +26,7 @@ LAYERS = [
     {"tunelab.spec"},
     {"tunelab.runs"},
     {"tunelab.train"},
+    {"tunelab.compress"},
     {"tunelab.tune"},
     {"tunelab.report"},
     {"tunelab.cli", "tunelab.__main__"},

@@ -1,5 +1,5 @@
 """Plug-ins: one registry per kind (model, optimizer, schedule, loss, metric, source,
-augmentation, sampler, pruner), filled by tunelab's built-ins and by installed packages that
+augmentation, sampler, pruner, compression), filled by tunelab's built-ins and by installed packages that
 declare an entry point in the group ``tunelab.plugins``. See ``tunelab plugins`` and the
 README's "Extending tunelab".
 
@@ -11,6 +11,7 @@ from tunelab.plugins._load import ENTRY_POINT_GROUP, load_plugins
 from tunelab.plugins._load import failed_plugins as failed_plugins  # plumbing, not in __all__
 from tunelab.plugins._registry import (
     AUGMENTATIONS,
+    COMPRESSIONS,
     KINDS,
     LOSSES,
     METRICS,
@@ -42,6 +43,7 @@ __all__ = [
     "AUGMENTATIONS",
     "SAMPLERS",
     "PRUNERS",
+    "COMPRESSIONS",
     "KINDS",
     "ENTRY_POINT_GROUP",
     "load_plugins",

@@ -29,6 +29,7 @@ BUILTIN_MODULES = (
     "tunelab.evaluate._metrics",
     "tunelab.evaluate._calibration",
     "tunelab.tune._samplers",
+    "tunelab.compress._methods",
 )
 
 _state: dict[str, object] = {"loaded": False, "failed": []}

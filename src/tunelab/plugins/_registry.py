@@ -41,6 +41,7 @@ __all__ = [
     "AUGMENTATIONS",
     "SAMPLERS",
     "PRUNERS",
+    "COMPRESSIONS",
     "KINDS",
     "Fraction",
     "Probability",
@@ -271,6 +272,7 @@ SOURCES = Registry("source", key="source", path="data.source")
 AUGMENTATIONS = Registry("augmentation", path="train.augment[].name")
 SAMPLERS = Registry("sampler", path="tune.sampler.name")
 PRUNERS = Registry("pruner", path="tune.pruner.name")
+COMPRESSIONS = Registry("compression", path="tunelab compress --method")
 
 KINDS: dict[str, Registry] = {
     r.kind: r
@@ -284,5 +286,6 @@ KINDS: dict[str, Registry] = {
         AUGMENTATIONS,
         SAMPLERS,
         PRUNERS,
+        COMPRESSIONS,
     )
 }

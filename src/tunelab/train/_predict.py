@@ -27,6 +27,7 @@ from tunelab.data import (
 )
 from tunelab.errors import DataError, RunError
 from tunelab.models import build_model
+from tunelab.models._variants import load_variant, read_variant
 from tunelab.train._fit import predict
 from tunelab.train._losses import to_scores
 from tunelab.train._plan import DataShape, resolve
@@ -127,18 +128,16 @@ class Predictor:
         self.model = self._model(shape)
 
     def _model(self, shape: DataShape) -> torch.nn.Module:
-        stats = Standardizer.from_json(read_json(self.run.path / "preprocess.json"))
-        norm = {}
-        if stats.kind != "none":
-            dims = stats.broadcast_shape(shape.in_shape)
-            norm = {"mean": stats.mean.reshape(dims), "std": stats.std.reshape(dims)}
         model = build_model(
             self.plan.spec.model,
             in_shape=shape.in_shape,
             out_features=self.plan.outputs,
             num_classes=shape.num_classes,
-            **norm,
+            **self._norm(shape),
         )
+        variant = read_variant(self.run.path)  # a compressed variant (tunelab compress)
+        if variant is not None:
+            return load_variant(self.run.path, model, variant).to(self.plan.device)
         weights = self.run.path / "model.safetensors"
         try:
             model.load_state_dict(load_weights(weights))
@@ -147,6 +146,13 @@ class Predictor:
                 f"{weights} does not fit the model in spec.yaml: {str(exc).splitlines()[0]}"
             ) from None
         return model.to(self.plan.device).eval()
+
+    def _norm(self, shape: DataShape) -> dict:
+        stats = Standardizer.from_json(read_json(self.run.path / "preprocess.json"))
+        if stats.kind == "none":
+            return {}
+        dims = stats.broadcast_shape(shape.in_shape)
+        return {"mean": stats.mean.reshape(dims), "std": stats.std.reshape(dims)}
 
     def new_data(self, data: Any) -> NewData:
         """Any accepted input as checked model input: a path, a DataFrame, an array or
