@@ -155,6 +155,7 @@ def test_cli_compress_prints_the_table_and_verdicts(digits_run, tmp_path, cli):
     assert done.returncode == 0, done.stderr
     assert "onnx-int8: " in done.stdout and "bf16: " in done.stdout
     assert "accuracy" in done.stdout and "1 CPU thread(s)" in done.stdout
+    assert f"report: {out / 'report.html'}" in done.stdout
     assert done.stderr.strip() == ""  # no exporter or torchao chatter
     p = tmp_path / "p.csv"
     np.savez(tmp_path / "new.npz", X=np.zeros((3, 8, 8), np.float32))
@@ -197,3 +198,23 @@ def test_the_textbook_cnn_onnx_is_torch_and_int8_is_smaller_within_the_ci(tmp_pa
     ci = base.test["accuracy"]["ci"]
     assert ci["low"] <= int8.test["accuracy"]["value"] <= ci["high"]
     assert int8.comparison["p_value"] > 0.05
+
+
+def test_pareto_front_is_the_non_dominated_points():
+    from tunelab.report._compression import pareto
+
+    # (accuracy: higher better, latency: lower better)
+    points = [(0.95, 1.0), (0.94, 0.5), (0.93, 0.6), (0.95, 1.2), (0.90, 0.4)]
+    assert pareto(points) == [True, True, False, False, True]
+    assert pareto([(0.9, 1.0), (0.9, 1.0)]) == [True, True]  # equal points dominate neither
+
+
+def test_the_compression_report_shows_every_variant_and_both_fronts(compressed):
+    from tunelab.report import write_report
+
+    page = write_report(compressed.out).read_text()
+    for row in compressed.rows:
+        assert f"<td>{row.label}</td>" in page
+    assert page.count('data-figure="latency"') == 1 and page.count('data-figure="size"') == 1
+    assert page.count("<svg") >= 2 and "Pareto front" in page
+    assert compressed.rows[1].verdict in page

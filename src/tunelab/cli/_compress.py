@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tunelab.cli._app import app, cells
+from tunelab.cli._app import app, cells, report_folder
 from tunelab.cli._app import console as rich_console
 
 
@@ -42,6 +42,7 @@ def compress(
     result = compress_run(run, method, out=out, n_threads=threads, repeats=repeats)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
+        report_folder(result.out, quiet=True)
         return
     from rich.table import Table
 
@@ -75,3 +76,4 @@ def compress(
     for row in result.rows[1:]:
         console.print(row.verdict, markup=False)
     console.print(f"variants: {result.out} (compression.json)", markup=False)
+    report_folder(result.out, quiet=False)

@@ -17,12 +17,13 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from tunelab.errors import RunError
+from tunelab.report._compression import CompressionInfo, compression_figures, compression_info
 from tunelab.report._figures import run_figures, study_figures
 from tunelab.report._run_info import RunInfo, run_info
 from tunelab.report._study_info import StudyInfo, load_study, study_info
 from tunelab.runs import atomic_write
 
-__all__ = ["render_run", "render_study", "write_report"]
+__all__ = ["render_run", "render_study", "render_compression", "write_report"]
 
 STUDY_FIGURES = [
     ("history", "Optimisation history"),
@@ -169,6 +170,20 @@ def render_study(info: StudyInfo, study, *, link_base: str = "") -> str:
     )
 
 
+def render_compression(info: CompressionInfo) -> str:
+    """The HTML page of a compression folder."""
+    levels = [r for r in info.rows if r.low is not None]
+    return (
+        _environment()
+        .get_template("compression.html.j2")
+        .render(
+            c=info,
+            level_pct="95%" if levels else "",
+            **_common(compression_figures(info), _finite(asdict(info))),
+        )
+    )
+
+
 def _finite(data):
     """JSON has no NaN or infinity: they become null."""
     if isinstance(data, dict):
@@ -186,8 +201,8 @@ def write_report(
     """Write the HTML report of a run or study folder; returns the file written.
 
     Args:
-        path: a run folder (holds ``spec.yaml`` and ``history.jsonl``) or a study folder
-            (holds ``study.json``).
+        path: a run folder (holds ``spec.yaml`` and ``history.jsonl``), a study folder
+            (holds ``study.json``) or a compression folder (holds ``compression.json``).
         out: the HTML file; ``<path>/report.html`` by default.
         storage: the study's storage URL when ``study.json`` cannot hold it (a password).
 
@@ -196,7 +211,9 @@ def write_report(
     """
     folder = Path(path)
     target = Path(out) if out is not None else folder / "report.html"
-    if (folder / "study.json").is_file():
+    if (folder / "compression.json").is_file():
+        html = render_compression(compression_info(folder))
+    elif (folder / "study.json").is_file():
         study = load_study(folder, storage=storage)  # opened once, for the numbers and figures
         info = study_info(folder, storage=storage, study=study)
         base = os.path.relpath(folder.resolve(), target.resolve().parent).replace(os.sep, "/")
