@@ -135,11 +135,14 @@ class PrunerSpec(_Node):
     median / percentile: stop a trial whose value at a step is worse than the median (or the
     given percentile) of earlier trials at that step. asha / hyperband: successive halving over
     steps. wilcoxon: for cross-validation, a paired test of the trial's finished folds against
-    the best trial's same folds.
+    the best trial's same folds. noise: stop a trial only when the exact interval of its val
+    metric (a share of the samples, e.g. accuracy) lies below the best completed trial's value
+    at the same step.
     """
 
     name: str = Field(
-        "median", description="none, median, percentile, asha, hyperband, wilcoxon, or a plug-in's"
+        "median",
+        description="none, median, percentile, asha, hyperband, wilcoxon, noise, or a plug-in's",
     )
     n_startup_trials: int = Field(4, ge=0, description="median/percentile: trials before pruning")
     n_warmup_steps: int = Field(1, ge=0, description="median/percentile: steps before pruning")
@@ -148,6 +151,9 @@ class PrunerSpec(_Node):
     reduction_factor: int = Field(3, ge=2)
     p_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
     n_startup_steps: int = Field(2, ge=0, description="wilcoxon: folds before testing")
+    level: Annotated[float, Field(gt=0.5, lt=1.0)] = Field(
+        0.95, description="noise: the level of the val metric's interval"
+    )
 
     @field_validator("name")
     @classmethod

@@ -44,6 +44,7 @@ from tunelab.train import (
     to_scores,
     train_fold,
 )
+from tunelab.tune._noise import SAMPLES_ATTR
 from tunelab.tune._space import Param, sample, trial_spec
 from tunelab.tune._study import disk_trouble
 
@@ -64,6 +65,8 @@ class TrialContext:
     prep: Prepared
     folder: Path
     prunes: bool = True  # False with `pruner: none`
+    needs_samples: bool = False  # the pruner reads the validation sizes (noise)
+    proportion: bool = False  # the objective's metric is a share of the samples
 
     @property
     def key(self) -> str:
@@ -98,7 +101,8 @@ class _Report(Callback):
         step = self.offset + epoch
         self.trial.report(value, step)
         if self.trial.should_prune():
-            return Prune(f"pruned at step {step} ({self.key} {value:.4g})")
+            why = getattr(self.trial.study.pruner, "reasons", {}).get(self.trial.number)
+            return Prune(why or f"pruned at step {step} ({self.key} {value:.4g})")
         return None
 
 
@@ -171,6 +175,9 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
     restore = bool(spec.train.early_stopping and spec.train.early_stopping.restore_best)
     histories: list[list[dict]] = []
     scores: list[_EpochScores] = []
+    if ctx.needs_samples:  # the noise pruner: how many samples stand behind each step
+        info = {"n": [len(f.val) for f in folds], "epochs": epochs, "proportion": ctx.proportion}
+        trial.set_user_attr(SAMPLES_ATTR, info)
     for k, fold in enumerate(folds):
         # no pruner, no per-epoch reports: the curves are in history.jsonl, not worth a write each
         report = ctx.prunes and not ctx.wilcoxon

@@ -18,6 +18,7 @@ import optuna
 
 from tunelab.errors import RunError, SpecError
 from tunelab.evaluate import get_metric, greater_is_better
+from tunelab.plugins import PRUNERS
 from tunelab.runs import ensure_writable, read_json, write_json
 from tunelab.spec import Spec, dump_spec, load_spec
 from tunelab.train import Prepared, prepare
@@ -65,7 +66,17 @@ def objective_of(spec: Spec, task: str) -> tuple[str, bool]:
         )
     direction = spec.tune.direction
     maximize = direction == "maximize" or (direction == "auto" and greater_is_better(metric))
+    pruner = PRUNERS.get(spec.tune.pruner.name)
+    if pruner.extra.get("needs_samples") and not _proportion(metric):
+        raise SpecError(
+            f"tune.pruner {pruner.name}: it needs an objective that is a share of the val "
+            f"samples (val.accuracy, val.precision_macro, ...); got {text!r}. Use median or asha"
+        )
     return metric, maximize
+
+
+def _proportion(metric: str) -> bool:
+    return metric != "loss" and bool(get_metric(metric).proportion)
 
 
 def study_spec(
@@ -165,6 +176,8 @@ def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path)
         prep=prep,
         folder=folder,
         prunes=spec.tune.pruner.name != "none",
+        needs_samples=bool(PRUNERS.get(spec.tune.pruner.name).extra.get("needs_samples")),
+        proportion=_proportion(metric),
     )
 
 

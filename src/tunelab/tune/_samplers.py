@@ -143,3 +143,18 @@ PRUNERS.register(
 PRUNERS.register(
     "wilcoxon", None, _wilcoxon, summary="paired Wilcoxon test over finished folds (CV)"
 )
+
+
+def _noise(spec):
+    from tunelab.tune._noise import build
+
+    return build(spec)
+
+
+PRUNERS.register(
+    "noise",
+    None,
+    _noise,
+    summary="stop only when the val metric's interval lies below the best at that step",
+    needs_samples=True,
+)
