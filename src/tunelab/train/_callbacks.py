@@ -30,6 +30,11 @@ class Prune:
 class Callback:
     """The hooks ``fit`` calls; override the ones you need (every hook is optional)."""
 
+    def on_validation(self, epoch: int, outputs: torch.Tensor) -> None:
+        """The model's raw outputs on the validation part after ``epoch`` (before
+        ``on_epoch_end``): the pass ``fit`` made for the epoch's val metrics, shared."""
+        return None
+
     def on_epoch_end(
         self, epoch: int, logs: dict[str, float], model: torch.nn.Module
     ) -> Stop | Prune | None:

@@ -202,7 +202,7 @@ def fit(
         row |= {f"train_{m.name}": m.finish(t, batches.count) for m, t in counted}
 
         # --- validation: loss and every logged metric
-        row |= _validate(model, val, loss_fn, plan, history) if val is not None else {}
+        row |= _validate(model, val, loss_fn, plan, history, callbacks, epoch) if has_val else {}
         row |= {"lr": lr, "seconds": time.perf_counter() - t0}
         history.rows.append(row)
 
@@ -333,12 +333,15 @@ def _stepper(model: torch.nn.Module, optimizer, loss_fn, plan: Plan):
     return closure_step if plan.closure else plain_step
 
 
-def _validate(model, val, loss_fn, plan: Plan, history: History) -> dict[str, float]:
+def _validate(model, val, loss_fn, plan: Plan, history: History, callbacks, epoch: int) -> dict:
     """``val_loss`` and ``val_<m>`` of every logged metric (evaluate's pure functions). The
-    outputs are kept in ``history.val_output`` with the weights' versions they came from."""
+    outputs go to each callback's ``on_validation`` and stay in ``history.val_output`` with
+    the weights' versions they came from."""
     (X, y), batch = val, plan.spec.train.eval_batch_size
     out = predict(model, X, batch_size=batch, bf16=plan.bf16)
     history.val_output, history.val_versions = out, _versions(model)
+    for cb in callbacks:
+        cb.on_validation(epoch, out)
     row = {"val_loss": float(loss_fn(out, y))}
     if plan.metrics:
         scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import torch
 
 from tunelab.errors import TunelabError
 from tunelab.runs import append_jsonl, write_json
@@ -39,7 +38,6 @@ from tunelab.train import (
     Prepared,
     Prune,
     choose_epoch,
-    predict,
     prepare,
     to_scores,
     train_fold,
@@ -108,20 +106,16 @@ class _Report(Callback):
 
 class _EpochScores(Callback):
     """The fold model's validation scores after every epoch, kept in memory, so that the
-    trial's predictions are those of the epoch the refit rule picks once all folds are done."""
+    trial's predictions are those of the epoch the refit rule picks once all folds are done.
+    They come from the validation pass ``fit`` makes anyway (no second pass per epoch)."""
 
     def __init__(self, prep: Prepared, val_idx: np.ndarray):
         self.prep = prep
-        self.idx = torch.as_tensor(val_idx, device=prep.device)
         self.scores: dict[int, np.ndarray] = {}
 
-    def on_epoch_end(self, epoch, logs, model):
+    def on_validation(self, epoch, outputs):
         prep = self.prep
-        out = predict(
-            model, prep.X[self.idx], batch_size=prep.spec.train.eval_batch_size, bf16=prep.bf16
-        )
-        self.scores[epoch] = to_scores(out, prep.loss, task=prep.ds.task).cpu().numpy()
-        return None
+        self.scores[epoch] = to_scores(outputs, prep.loss, task=prep.ds.task).cpu().numpy()
 
 
 def run_trial(trial: optuna.Trial, ctx: TrialContext) -> Outcome:
