@@ -33,12 +33,14 @@ LAYERS = [
 ]
 # documented exceptions (docs/architecture.md): the listing of plug-ins shows each one's options
 # from the spec tree; the splitter reads its spec node; the grid sampler's builder enumerates
-# the search space (imported when a study builds its sampler); `Run.predict` calls the
+# the search space (imported when a study builds its sampler), the noise pruner's builder
+# builds its class (when a study builds its pruner); `Run.predict` calls the
 # predictor of the train package (imported when it is called).
 ALLOWED_UPWARD = {
     ("tunelab.plugins._describe", "tunelab.spec"),
     ("tunelab.data._splits", "tunelab.spec"),
     ("tunelab.tune._samplers", "tunelab.tune._space"),
+    ("tunelab.tune._samplers", "tunelab.tune._noise"),
     ("tunelab.runs", "tunelab.train._predict"),
 }
 
