@@ -140,6 +140,9 @@ def test_resume_with_more_trials_continues_without_rerunning(done_study, cli, tm
         assert after[n].datetime_complete == trial.datetime_complete
         assert (study / "trials" / str(n) / "trial.json").read_bytes() == records[n]
     assert json.loads((study / "result.json").read_text())["counts"]["COMPLETE"] == 6
+    # the seeded sampler moved on: a resumed study does not draw its first trials again
+    drawn = [after[n].params["train.optimizer.lr"] for n in sorted(after)]
+    assert len(set(drawn)) == 6, drawn
 
 
 def test_failures_are_results(cli, tmp_path):

@@ -157,6 +157,13 @@ def open_study(
         sampler=build_sampler(spec.tune.sampler, params, seed=seed),
         pruner=build_pruner(spec.tune.pruner),
     )
+    earlier = len(study.get_trials(deepcopy=False))
+    if earlier and spec.tune.sampler.name != "grid":
+        # a resumed study's sampler must not draw its first trials' values again: the same
+        # seed restarts the same random stream (trial 0's parameters, exactly), so it moves on
+        # by the trials already there (the grid skips the configurations it has run anyway)
+        seed += earlier
+        study.sampler = build_sampler(spec.tune.sampler, params, seed=seed)
     interrupted = fail_interrupted(study)
     return OpenStudy(
         spec, params, folder, prep, metric, maximize, study, storage, total, seed,
