@@ -15,6 +15,8 @@ __all__ = [
     "DataError",
     "RunError",
     "StudyFailed",
+    "Interrupted",
+    "raise_on_sigterm",
     "closest",
     "did_you_mean",
 ]
@@ -46,6 +48,28 @@ class StudyFailed(TunelabError):
     """A study ran but no trial completed."""
 
     exit_code = 1
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM, raised where the work is so that it can be recorded;
+    ``exit_code`` is the shell's: 128 + the signal's number (130, 143)."""
+
+    def __init__(self, signum: int = 2):
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.exit_code = signum, 128 + signum
+
+
+def raise_on_sigterm() -> None:
+    """From now on SIGTERM raises :class:`Interrupted` in the main thread, as Ctrl-C raises
+    KeyboardInterrupt: the work in progress gets to record that it was stopped."""
+    import signal
+
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def closest(word: str, options: Iterable[str]) -> str | None:

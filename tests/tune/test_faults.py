@@ -234,10 +234,16 @@ def test_killed_at_each_point_and_resumed(tmp_path, chain):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     after = {t.number: t for t in trials(study)}
-    assert sorted(after) == list(range(total))  # the total, exactly
+    # the total of finished trials, exactly: an interrupted trial does not count, and each one
+    # (not itself a retry) ran once more with its parameters, linked to it by `retry_of`
+    assert len([n for n in after if n not in interrupted]) == total
     for n in interrupted:
         assert after[n].state == TrialState.FAIL
         assert after[n].user_attrs["fail_reason"].startswith("interrupted")
+    retries = {t.user_attrs["retry_of"]: t for t in after.values() if "retry_of" in t.user_attrs}
+    assert set(retries) == {n for n in interrupted if "retry_of" not in after[n].user_attrs}
+    for n, retry in retries.items():
+        assert retry.params.items() >= after[n].params.items()
     last = [n for n, t in now.items() if t.state == TrialState.RUNNING]
     for n in last:
         assert f"trial {n} was interrupted: marked FAIL" in done.stdout

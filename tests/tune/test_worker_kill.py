@@ -124,12 +124,16 @@ def kill_one_worker(tmp_path: Path, storage: str | None, url: str) -> None:
     print(f"\ndead worker's trial marked FAIL {marked:.1f}s after the kill")
 
     after = {t.number: t for t in study.get_trials()}
-    assert sorted(after) == list(range(TOTAL))  # the total, exactly
+    # the total of finished trials, exactly: the dead worker's trial ran once more (retry_of)
+    assert sorted(after) == list(range(TOTAL + 1))
+    retries = [t for t in after.values() if "retry_of" in t.user_attrs]
     last = max(
         t.datetime_complete.timestamp() for t in after.values() if t.state == TrialState.COMPLETE
     )
     assert marked_at < last  # seen marked before the survivors finished their last trial
     dead = after[victim.number]
+    assert [t.user_attrs["retry_of"] for t in retries] == [victim.number]
+    assert retries[0].params == dead.params and retries[0].state == TrialState.COMPLETE
     assert dead.state == TrialState.FAIL
     assert dead.user_attrs["fail_reason"] == (
         f"interrupted: worker process {pid} ended while the trial ran"

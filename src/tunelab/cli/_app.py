@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from tunelab._version import __version__
-from tunelab.errors import TunelabError
+from tunelab.errors import RunError, TunelabError
 
 app = typer.Typer(
     name="tunelab",
@@ -116,3 +116,27 @@ def whole_descriptions(*apps: typer.Typer) -> None:
             if info.short_help is None and info.callback is not None and info.callback.__doc__:
                 first = inspect.cleandoc(info.callback.__doc__).split("\n\n")[0]
                 info.short_help = " ".join(first.split())
+
+
+def interrupted_study(spec: Path, out: Path | None, overrides: list[str], storage: str | None):
+    """After Ctrl-C or SIGTERM: how many trials the study keeps, and the command that goes on."""
+    import tunelab
+    from tunelab.tune import open_storage, redact
+
+    try:
+        name = tunelab.load_spec(spec, overrides=overrides).name
+        folder = out if out is not None else Path("studies") / name
+        if not (folder / "study.json").is_file():
+            raise RunError(f"{folder} holds no study yet")
+        import optuna
+
+        study = optuna.load_study(study_name=name, storage=open_storage(folder, storage)[0])
+        states = [t.state.name for t in study.get_trials(deepcopy=False)]
+        kept = sum(s in ("COMPLETE", "PRUNED") for s in states)
+        what = f"{kept} finished trial(s) kept in {folder}"
+    except Exception:  # noqa: BLE001 - the study may not have started: say what can be said
+        folder, what = out or Path("studies"), "the study is kept as far as it got"
+    again = f"tunelab tune {spec} --out {folder} --resume"
+    if storage:
+        again += f" --storage {redact(storage)}"
+    print(f"interrupted: {what}; continue with: {again}", file=sys.stderr)

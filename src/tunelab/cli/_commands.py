@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from tunelab.cli._app import QuietOption, SetOption, app, report_folder, results_stay
+from tunelab.cli._app import (
+    QuietOption,
+    SetOption,
+    app,
+    interrupted_study,
+    report_folder,
+    results_stay,
+)
 from tunelab.errors import TunelabError
 
 
@@ -83,19 +90,26 @@ def tune(
     """Search hyperparameters; refit the best on all non-test data; evaluate the test part once."""
     results_stay(ctx)
     import tunelab
+    from tunelab.errors import Interrupted, raise_on_sigterm
 
-    result = tunelab.tune_study(
-        spec,
-        out=out,
-        overrides=set_ or [],
-        trials=trials,
-        timeout=timeout,
-        workers=workers,
-        storage=storage,
-        resume=resume,
-        nested=nested,
-        quiet=quiet,
-    )
+    raise_on_sigterm()
+    try:
+        result = tunelab.tune_study(
+            spec,
+            out=out,
+            overrides=set_ or [],
+            trials=trials,
+            timeout=timeout,
+            workers=workers,
+            storage=storage,
+            resume=resume,
+            nested=nested,
+            quiet=quiet,
+        )
+    except KeyboardInterrupt as stop:
+        code = stop.exit_code if isinstance(stop, Interrupted) else 130
+        interrupted_study(spec, out, set_ or [], storage)
+        raise typer.Exit(code) from None
     if result.nested is not None:  # a study per outer fold; the folder itself is not a study
         for k in range(result.nested["outer_folds"]):
             report_folder(result.path / f"outer_{k}" / "best", quiet=True)

@@ -19,11 +19,13 @@ from optuna.trial import TrialState
 from tunelab.tune._objective import Outcome, TrialContext, run_trial
 from tunelab.tune._study import (
     ask,
+    counted_trials,
     disk_stopped,
     disk_trouble,
     fail_interrupted,
     heartbeat,
     mark_failed,
+    retry_interrupted,
     storage_of,
     study_lock,
     trial_id,
@@ -31,8 +33,6 @@ from tunelab.tune._study import (
 )
 
 __all__ = ["run_worker"]
-
-_STARTED = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def run_worker(
@@ -47,23 +47,31 @@ def run_worker(
     """Ask, run and tell trials until the total or the deadline is reached. Returns how many.
 
     Enqueued (WAITING) trials count once they start, so they are run within the total.
-    Before each trial, the trials of workers that died are marked FAIL (``interrupted``).
+    Before each trial, the trials of workers that died are marked FAIL (``interrupted``), and
+    each interrupted trial is enqueued once more (``retry_of``): interrupted trials do not count
+    toward the total, so a study ends with its total of finished trials.
     """
     ran = 0
     storage = storage_of(study)
-    study_id = storage.get_study_id_from_name(study.study_name)
     while True:
         trial = None
         try:
             with study_lock(folder):  # counting and creating together: exactly `total` trials
                 fail_interrupted(study)  # dead workers' trials (one query of the running ones)
-                if total is not None and storage.get_n_trials(study_id, state=_STARTED) >= total:
+                retry_interrupted(study)  # each interrupted trial once more, linked to it
+                if total is not None and counted_trials(study) >= total:
                     return ran
                 if deadline is not None and time.time() >= deadline:
                     return ran
                 trial = ask(study, worker_token())
-            with heartbeat(study, trial):
-                outcome = run_trial(trial, ctx)
+            try:
+                with heartbeat(study, trial):
+                    outcome = run_trial(trial, ctx)
+            except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the trial says so at once
+                name = stop.args[0] if stop.args else "SIGINT"
+                with contextlib.suppress(Exception):
+                    mark_failed(storage, trial_id(trial), f"interrupted: {name} while it ran")
+                raise
             _record(study, trial, outcome)
         except Exception as exc:
             why = disk_trouble(exc)

@@ -236,6 +236,33 @@ def fail_interrupted(study: optuna.Study) -> list[int]:
     return marked
 
 
+def interrupted(trial: FrozenTrial) -> bool:
+    """A trial that failed because its process or machine stopped, not because of its code."""
+    reason = trial.user_attrs.get("fail_reason") or ""
+    return trial.state == TrialState.FAIL and reason.startswith("interrupted")
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """The trials that count toward the total: started ones, less the interrupted (each is
+    run again, see :func:`retry_interrupted`)."""
+    states = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return sum(not interrupted(t) for t in study.get_trials(deepcopy=False, states=states))
+
+
+def retry_interrupted(study: optuna.Study) -> list[int]:
+    """Enqueue, once, the parameters of every interrupted trial as a new trial linked to it
+    (user attribute ``retry_of``); a retry that is interrupted again is not retried. Returns
+    the numbers of the trials retried now."""
+    trials = study.get_trials(deepcopy=False)
+    done = {t.user_attrs.get("retry_of") for t in trials}
+    retried = []
+    for trial in trials:
+        if interrupted(trial) and "retry_of" not in trial.user_attrs and trial.number not in done:
+            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+            retried.append(trial.number)
+    return retried
+
+
 def mark_failed(storage, trial_id: int, reason: str) -> None:
     """FAIL with ``fail_reason``; nothing happens to a trial that has finished meanwhile."""
     with contextlib.suppress(RuntimeError):  # it may have finished in the meantime

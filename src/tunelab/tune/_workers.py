@@ -12,7 +12,7 @@ import numpy as np
 import optuna
 
 from tunelab.data import Fold, Splits
-from tunelab.errors import StudyFailed, TunelabError
+from tunelab.errors import StudyFailed, TunelabError, raise_on_sigterm
 from tunelab.spec import parse_spec
 from tunelab.train import prepare
 from tunelab.tune._console import StudyConsole
@@ -73,6 +73,7 @@ def worker_process(payload: dict) -> None:
     """A worker process: its own torch threads, data loaded once, trials until done."""
     import torch
 
+    raise_on_sigterm()  # the parent stops its workers with SIGTERM: their trials say so
     torch.set_num_threads(payload["threads"])
     spec = parse_spec(payload["spec"])
     if spec.train.device == "auto" and torch.cuda.is_available():  # spread workers over GPUs
