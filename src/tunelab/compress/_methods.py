@@ -13,11 +13,9 @@ in ONNX is onnxruntime's offline quantizer.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,10 +24,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from tunelab._disk import write_json
 from tunelab.errors import RunError
 from tunelab.models._variants import (
+    VARIANT_FILE,
     Cast,
     int8_linear,
+    quiet_loggers,
     save_int8_variant,
     save_torch_variant,
 )
@@ -72,20 +73,6 @@ class OnnxOptions(Options):
     samples: int = Field(256, ge=1, description="static: calibration samples (training part)")
 
 
-@contextlib.contextmanager
-def _quiet_loggers(*names: str) -> Iterator[None]:
-    """Only errors from these loggers meanwhile: the exporter and quantizer narrate each step."""
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> list[Path]:
     """``model`` as ONNX with a dynamic batch axis (weights apart when the exporter says)."""
     try:
@@ -95,7 +82,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> list[Pat
             f"ONNX export needs onnx and onnxscript: pip install 'tunelab[onnx]' ({exc})"
         ) from None
     batch = torch.export.Dim("batch", min=1)
-    with _quiet_loggers("torch.onnx", "torch.export", "onnxscript"), warnings.catch_warnings():
+    with quiet_loggers("torch.onnx", "torch.export", "onnxscript"), warnings.catch_warnings():
         # torch 2.13's exporter trips its own pytree deprecation (LeafSpec): not the user's
         warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
         program = torch.onnx.export(
@@ -116,7 +103,7 @@ def _onnx_build(options: OnnxOptions, source: Source) -> list[Path]:
         work = folder / ".fp32"
         work.mkdir(exist_ok=True)
         export_onnx(source.model, source.example, work / "model.onnx")
-        with _quiet_loggers("root", "onnxruntime"):
+        with quiet_loggers("root", "onnxruntime"):
             if options.name == "onnx-int8":
                 quantize_dynamic(
                     work / "model.onnx", folder / "model.onnx", weight_type=QuantType.QInt8
@@ -134,9 +121,6 @@ def _onnx_build(options: OnnxOptions, source: Source) -> list[Path]:
             leftover.unlink()
         work.rmdir()
         files = [folder / "model.onnx"]
-    from tunelab._disk import write_json
-    from tunelab.models._variants import VARIANT_FILE
-
     write_json(folder / VARIANT_FILE, source.info | {"format": "onnx", "file": "model.onnx"})
     return files
 

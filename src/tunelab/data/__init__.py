@@ -3,7 +3,7 @@
 Also importable, as plumbing outside ``__all__`` (used by train, tune and the CLI):
 ``outer_cv``, ``outer_folds``, ``make_cv`` (nested CV), ``describe_duplicates`` (the leakage
 line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
-for predict: ``NewData``, ``read_new_data``, ``frame_features``, ``array_features``, ``write_table``.
+for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``.
 """
 
 from tunelab._lazy import lazy_exports
@@ -48,6 +48,7 @@ _PLUMBING = {
     "load_checksums": "_download",
     "NewData": "_inputs",
     "read_new_data": "_inputs",
+    "frame_data": "_inputs",
     "frame_features": "_inputs",
     "array_features": "_inputs",
     "write_table": "_inputs",

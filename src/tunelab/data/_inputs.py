@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NewData",
     "read_new_data",
+    "frame_data",
     "frame_features",
     "array_features",
     "write_table",
@@ -57,10 +58,7 @@ def read_new_data(path: str | Path, schema: Schema) -> NewData:
         return _image_folder(path, schema)
     suffix = path.suffix.lower()
     if suffix in _TABLES:
-        frame = _read_frame(path, suffix)
-        X = frame_features(frame, schema, where=str(path))
-        others = [c for c in frame.columns if c not in (schema.features or [])]
-        return NewData(X, {c: frame[c].to_numpy() for c in others}, frame)
+        return frame_data(_read_frame(path, suffix), schema, where=str(path))
     if suffix in (".npz", ".npy"):
         return _arrays(path, suffix, schema)
     raise DataError(
@@ -87,6 +85,13 @@ def _read_frame(path: Path, suffix: str) -> pd.DataFrame:
         raise DataError(f"could not read {path}: {type(e).__name__}: {e}") from None
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def frame_data(frame: pd.DataFrame, schema: Schema, *, where: str = "the input") -> NewData:
+    """A table's feature columns as the model's input; its other columns passed through."""
+    X = frame_features(frame, schema, where=where)
+    others = [c for c in frame.columns if str(c) not in (schema.features or [])]
+    return NewData(X, {str(c): frame[c].to_numpy() for c in others}, frame)
 
 
 def frame_features(frame: pd.DataFrame, schema: Schema, *, where: str = "the input") -> np.ndarray:

@@ -16,8 +16,10 @@ returns float32 outputs, whatever runs inside, so predicting and evaluating need
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ __all__ = [
     "int8_linear",
     "load_variant",
     "onnx_session",
+    "quiet_loggers",
 ]
 
 VARIANT_FILE = "variant.json"
@@ -66,6 +69,20 @@ class OnnxModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feed = {self.input_name: np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)}
         return torch.from_numpy(self.session.run(None, feed)[0]).to(x.device)
+
+
+@contextlib.contextmanager
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Only errors from these loggers meanwhile (exporters, quantizers and torchao narrate)."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def onnx_session(path: Path, *, threads: int | None = None) -> Any:
@@ -111,15 +128,8 @@ def int8_linear(model: nn.Module) -> nn.Module:
     int8 weight form (torchao quantizes linear layers only)."""
     # importing torchao logs a warning per CUDA kernel library it cannot load on a CPU machine,
     # and torch one about its enum registration: errors only while it loads
-    loggers = [logging.getLogger(n) for n in ("torchao", "torch.utils._pytree")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
+    with quiet_loggers("torchao", "torch.utils._pytree"):
         from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 
     quantize_(model, Int8DynamicActivationInt8WeightConfig())
     return model

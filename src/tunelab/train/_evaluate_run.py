@@ -11,7 +11,6 @@ from tunelab.data import Standardizer, fingerprint
 from tunelab.errors import RunError, SpecError
 from tunelab.runs import (
     Run,
-    load_weights,
     log_test_evaluation,
     log_unsealed_look,
     missing_seal,
@@ -22,7 +21,7 @@ from tunelab.runs import (
 )
 from tunelab.spec import Spec
 from tunelab.train._console import Console
-from tunelab.train._fold import evaluate_part, fold_model, slots
+from tunelab.train._fold import evaluate_part, fold_model, load_saved_weights, slots
 from tunelab.train._plan import Prepared, prepare
 
 __all__ = ["evaluate_run", "evaluate", "before_test_look", "log_test_look", "load_model"]
@@ -128,13 +127,5 @@ def log_test_look(
 def load_model(run: Run, prep: Prepared) -> torch.nn.Module:
     """The run's model with its saved preprocessing and weights, on the plan's device."""
     stats = Standardizer.from_json(read_json(run.path / "preprocess.json"))
-    model = fold_model(prep, stats)
-    state = load_weights(run.path / "model.safetensors")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise RunError(
-            f"{run.path / 'model.safetensors'} does not fit the model in spec.yaml: "
-            f"{str(exc).splitlines()[0]}"
-        ) from None
+    model = load_saved_weights(fold_model(prep, stats), run.path / "model.safetensors")
     return model.to(prep.device)

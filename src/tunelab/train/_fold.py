@@ -4,11 +4,14 @@ a model over a part with its metrics and intervals."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from tunelab._disk import load_weights
 from tunelab.data import Standardizer, fit_standardizer
+from tunelab.errors import RunError
 from tunelab.evaluate import bootstrap_ci, compute_metrics
 from tunelab.models import build_model
 from tunelab.train._callbacks import Callback
@@ -17,24 +20,50 @@ from tunelab.train._fit import History, fit, predict
 from tunelab.train._losses import build_loss, to_scores
 from tunelab.train._plan import Plan, Prepared
 
-__all__ = ["train_fold", "fold_model", "evaluate_part", "part_metrics", "slots"]
+__all__ = [
+    "train_fold",
+    "fold_model",
+    "model_with_stats",
+    "load_saved_weights",
+    "evaluate_part",
+    "part_metrics",
+    "slots",
+]
 
 
 def fold_model(prep: Prepared, stats: Standardizer, plan: Plan | None = None) -> torch.nn.Module:
     """A fresh model of the spec, with the preprocessing ``stats`` built in (on the CPU)."""
     plan = plan or prep.plan
-    ds = prep.ds
+    return model_with_stats(plan, prep.ds.in_shape, prep.ds.num_classes, stats)
+
+
+def model_with_stats(
+    plan: Plan, in_shape: tuple[int, ...], num_classes: int | None, stats: Standardizer
+) -> torch.nn.Module:
+    """A fresh model of the plan for samples of ``in_shape``, ``stats`` as its input layer."""
     norm = {}
     if stats.kind != "none":
-        shape = stats.broadcast_shape(ds.in_shape)
+        shape = stats.broadcast_shape(in_shape)
         norm = {"mean": stats.mean.reshape(shape), "std": stats.std.reshape(shape)}
     return build_model(
         plan.spec.model,
-        in_shape=ds.in_shape,
+        in_shape=in_shape,
         out_features=plan.outputs,
-        num_classes=ds.num_classes,
+        num_classes=num_classes,
         **norm,
     )
+
+
+def load_saved_weights(model: torch.nn.Module, path: Path) -> torch.nn.Module:
+    """``model`` with the weights of a run's ``model.safetensors``; a file of another
+    architecture is a RunError naming it."""
+    try:
+        model.load_state_dict(load_weights(path))
+    except RuntimeError as exc:
+        raise RunError(
+            f"{path} does not fit the model in spec.yaml: {str(exc).splitlines()[0]}"
+        ) from None
+    return model
 
 
 def train_fold(

@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from tunelab._disk import load_weights, read_json
+from tunelab._disk import read_json
 from tunelab.data import (
     NewData,
     Schema,
     Standardizer,
     array_features,
-    frame_features,
+    frame_data,
     read_new_data,
 )
 from tunelab.errors import DataError, RunError
-from tunelab.models import build_model
 from tunelab.models._variants import load_variant, read_variant
 from tunelab.train._fit import predict
+from tunelab.train._fold import load_saved_weights, model_with_stats
 from tunelab.train._losses import to_scores
 from tunelab.train._plan import DataShape, resolve
 
@@ -128,31 +128,13 @@ class Predictor:
         self.model = self._model(shape)
 
     def _model(self, shape: DataShape) -> torch.nn.Module:
-        model = build_model(
-            self.plan.spec.model,
-            in_shape=shape.in_shape,
-            out_features=self.plan.outputs,
-            num_classes=shape.num_classes,
-            **self._norm(shape),
-        )
+        stats = Standardizer.from_json(read_json(self.run.path / "preprocess.json"))
+        model = model_with_stats(self.plan, shape.in_shape, shape.num_classes, stats)
         variant = read_variant(self.run.path)  # a compressed variant (tunelab compress)
         if variant is not None:
             return load_variant(self.run.path, model, variant).to(self.plan.device)
-        weights = self.run.path / "model.safetensors"
-        try:
-            model.load_state_dict(load_weights(weights))
-        except RuntimeError as exc:
-            raise RunError(
-                f"{weights} does not fit the model in spec.yaml: {str(exc).splitlines()[0]}"
-            ) from None
+        model = load_saved_weights(model, self.run.path / "model.safetensors")
         return model.to(self.plan.device).eval()
-
-    def _norm(self, shape: DataShape) -> dict:
-        stats = Standardizer.from_json(read_json(self.run.path / "preprocess.json"))
-        if stats.kind == "none":
-            return {}
-        dims = stats.broadcast_shape(shape.in_shape)
-        return {"mean": stats.mean.reshape(dims), "std": stats.std.reshape(dims)}
 
     def new_data(self, data: Any) -> NewData:
         """Any accepted input as checked model input: a path, a DataFrame, an array or
@@ -160,9 +142,7 @@ class Predictor:
         if isinstance(data, (str, Path)):
             return read_new_data(data, self.schema)
         if hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame
-            X = frame_features(data, self.schema)
-            others = [c for c in data.columns if str(c) not in (self.schema.features or [])]
-            return NewData(X, {str(c): data[c].to_numpy() for c in others}, data)
+            return frame_data(data, self.schema)
         if isinstance(data, torch.Tensor):
             return NewData(array_features(data.detach().cpu().numpy(), self.schema))
         if isinstance(data, np.ndarray):

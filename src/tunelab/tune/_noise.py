@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import optuna
+
 __all__ = ["NoisePruner", "noise_interval", "SAMPLES_ATTR"]
 
 SAMPLES_ATTR = "noise"
@@ -33,23 +35,15 @@ def noise_interval(value: float, n: int, level: float) -> tuple[float, float]:
     return low, high
 
 
-def _base():
-    import optuna
-
-    return optuna.pruners.BasePruner
-
-
-class NoisePruner:
-    """Optuna pruner (duck-typed; see :func:`build`): stop when confidently worse than the best
-    completed trial at the same step."""
+class NoisePruner(optuna.pruners.BasePruner):
+    """Stop a trial when it is confidently worse than the best completed trial at the same
+    step."""
 
     def __init__(self, *, level: float, n_startup_trials: int, n_warmup_steps: int):
         self.level, self.startup, self.warmup = level, max(1, n_startup_trials), n_warmup_steps
         self.reasons: dict[int, str] = {}  # trial number -> why it was pruned
 
     def prune(self, study: Any, trial: Any) -> bool:
-        import optuna
-
         step = trial.last_step
         info = trial.user_attrs.get(SAMPLES_ATTR)
         if step is None or step < self.warmup or not info or not info.get("proportion"):
@@ -75,9 +69,8 @@ class NoisePruner:
         return worse
 
 
-def build(spec) -> Any:
-    """The pruner as an Optuna ``BasePruner`` (the class is made once Optuna is imported)."""
-    cls = type("NoisePruner", (NoisePruner, _base()), {})
-    return cls(
+def build(spec) -> NoisePruner:
+    """The pruner of a ``tune.pruner`` node."""
+    return NoisePruner(
         level=spec.level, n_startup_trials=spec.n_startup_trials, n_warmup_steps=spec.n_warmup_steps
     )

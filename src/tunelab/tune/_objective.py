@@ -109,7 +109,7 @@ class _EpochScores(Callback):
     trial's predictions are those of the epoch the refit rule picks once all folds are done.
     They come from the validation pass ``fit`` makes anyway (no second pass per epoch)."""
 
-    def __init__(self, prep: Prepared, val_idx: np.ndarray):
+    def __init__(self, prep: Prepared):
         self.prep = prep
         self.scores: dict[int, np.ndarray] = {}
 
@@ -176,7 +176,7 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
         # no pruner, no per-epoch reports: the curves are in history.jsonl, not worth a write each
         report = ctx.prunes and not ctx.wilcoxon
         callbacks: list[Callback] = [_Report(trial, ctx.key, offset=k * epochs)] if report else []
-        scores.append(_EpochScores(prep, fold.val))
+        scores.append(_EpochScores(prep))
         tag = {"fold": k} if len(folds) > 1 else {}
         _, history, _ = train_fold(
             prep,

@@ -58,8 +58,9 @@ def run_worker(
         try:
             with study_lock(folder):  # counting and creating together: exactly `total` trials
                 fail_interrupted(study)  # dead workers' trials (one query of the running ones)
-                retry_interrupted(study)  # each interrupted trial once more, linked to it
-                if total is not None and counted_trials(study) >= total:
+                trials = study.get_trials(deepcopy=False)  # one read for both below
+                retry_interrupted(study, trials)  # each interrupted trial once more, linked
+                if total is not None and counted_trials(trials) >= total:
                     return ran
                 if deadline is not None and time.time() >= deadline:
                     return ran

@@ -242,18 +242,17 @@ def interrupted(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and reason.startswith("interrupted")
 
 
-def counted_trials(study: optuna.Study) -> int:
-    """The trials that count toward the total: started ones, less the interrupted (each is
-    run again, see :func:`retry_interrupted`)."""
-    states = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    return sum(not interrupted(t) for t in study.get_trials(deepcopy=False, states=states))
+def counted_trials(trials: list[FrozenTrial]) -> int:
+    """Of a study's trials, those that count toward the total: started ones, less the
+    interrupted (each is run again, see :func:`retry_interrupted`)."""
+    started = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return sum(t.state in started and not interrupted(t) for t in trials)
 
 
-def retry_interrupted(study: optuna.Study) -> list[int]:
-    """Enqueue, once, the parameters of every interrupted trial as a new trial linked to it
-    (user attribute ``retry_of``); a retry that is interrupted again is not retried. Returns
-    the numbers of the trials retried now."""
-    trials = study.get_trials(deepcopy=False)
+def retry_interrupted(study: optuna.Study, trials: list[FrozenTrial]) -> list[int]:
+    """Enqueue, once, the parameters of every interrupted trial (of ``trials``, the study's)
+    as a new trial linked to it (user attribute ``retry_of``); a retry that is interrupted
+    again is not retried. Returns the numbers of the trials retried now."""
     done = {t.user_attrs.get("retry_of") for t in trials}
     retried = []
     for trial in trials:
