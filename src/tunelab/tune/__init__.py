@@ -1,7 +1,8 @@
 """Tuning: a search space over any spec path, Optuna underneath, folds inside trials,
 parallel workers, resumable studies, and a sealed test part evaluated once.
 
-``tune_study(spec)`` runs a study. Readers of a study folder (the report, the dashboard, the
+``tune_study(spec)`` runs a study; ``join_study(storage, name)`` runs trials of a study
+started elsewhere (``tunelab worker``). Readers of a study folder (the report, the dashboard, the
 CLI) use ``open_storage``, ``redact``, ``disk_trouble``, ``metric_values`` and
 ``test_evaluations`` from here, never the private modules.
 
@@ -15,6 +16,8 @@ from tunelab._lazy import lazy_exports
 
 _EXPORTS = {
     "tune_study": "_tune",
+    "join_study": "_workers",
+    "studies_in": "_join",
     "StudyResult": "_finish",
     "parse_space": "_space",
     "Param": "_space",

@@ -6,10 +6,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from optuna.trial import TrialState
+
 from tunelab.spec import Spec
 from tunelab.train import Prepared
 from tunelab.tune._console import StudyConsole
 from tunelab.tune._finish import StudyResult, finish
+from tunelab.tune._join import data_fingerprints, publish
 from tunelab.tune._open import open_study, trial_context
 from tunelab.tune._search import run_worker
 from tunelab.tune._space import Param
@@ -17,6 +20,8 @@ from tunelab.tune._study import fail_interrupted, quiet_optuna
 from tunelab.tune._workers import run_processes
 
 __all__ = ["run_study"]
+
+WAIT_S = 1.0  # between looks at the trials of other machines' workers
 
 
 def run_study(
@@ -50,18 +55,56 @@ def run_study(
             interrupted=opened.interrupted,
         )
         deadline = time.time() + spec.tune.timeout if spec.tune.timeout else None
+        publish(  # what `tunelab worker` on another machine needs to join
+            study,
+            {
+                "spec": spec.model_dump(mode="json"),
+                "total": opened.total,
+                "deadline": deadline,
+                "seed": opened.seed,
+                **data_fingerprints(opened.prep.ds, opened.prep.splits),
+            },
+        )
         console.start(study, total=opened.total, timeout=spec.tune.timeout)
         try:
+            ctx = trial_context(spec, opened.params, opened.prep, folder)
             if workers == 1:
-                ctx = trial_context(spec, opened.params, opened.prep, folder)
                 run_worker(
                     ctx, study, folder, total=opened.total, deadline=deadline, on_trial=console.show
                 )
             else:
                 run_processes(opened, workers=workers, deadline=deadline, console=console)
+            _wait_for_others(opened, ctx, deadline, console)
         finally:
             console.stop(study)
         # a worker that died after its last trial started leaves it RUNNING: mark it now
         for number in fail_interrupted(study):
             console.note(f"trial {number} was interrupted (its worker ended): marked FAIL")
         return finish(opened, console)
+
+
+def _wait_for_others(opened, ctx, deadline: float | None, console: StudyConsole) -> None:
+    """Trials that workers on other machines still run count toward the total: wait for them
+    before the best is chosen. A trial of theirs interrupted meanwhile is retried here when no
+    worker is left to take it. Returns at once when no other worker takes part."""
+    study, waited = opened.study, False
+    while True:
+        for number in fail_interrupted(study):
+            console.note(f"trial {number} was interrupted (its worker ended): marked FAIL")
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if running:
+            if not waited:
+                console.note(f"waiting for {len(running)} trial(s) of other workers to finish")
+            waited = True
+            console.poll()
+            time.sleep(WAIT_S)
+            continue
+        if not waited:
+            return
+        waited = False  # nothing runs now: the retries nobody took run here
+        ran = run_worker(
+            ctx, study, opened.folder, total=opened.total, deadline=deadline,
+            on_trial=console.show,
+        )  # fmt: skip
+        if ran == 0:
+            return

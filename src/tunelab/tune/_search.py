@@ -16,6 +16,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from tunelab.tune._join import storage_lock
 from tunelab.tune._objective import Outcome, TrialContext, run_trial
 from tunelab.tune._study import (
     ask,
@@ -56,7 +57,9 @@ def run_worker(
     while True:
         trial = None
         try:
-            with study_lock(folder):  # counting and creating together: exactly `total` trials
+            # counting and creating together, across this machine's workers and the others':
+            # exactly `total` trials
+            with study_lock(folder), storage_lock(storage, study.study_name):
                 fail_interrupted(study)  # dead workers' trials (one query of the running ones)
                 trials = study.get_trials(deepcopy=False)  # one read for both below
                 retry_interrupted(study, trials)  # each interrupted trial once more, linked

@@ -48,8 +48,22 @@ __all__ = [
     "HEARTBEAT_S",
 ]
 
-HEARTBEAT_S = 5
-GRACE_S = 30
+
+def _seconds(variable: str, default: float) -> float:
+    """A duration from the environment (``TUNELAB_HEARTBEAT_S``, ``TUNELAB_GRACE_S``): every
+    worker of a study, on every machine, should be started with the same values."""
+    text = os.environ.get(variable)
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SpecError(f"{variable}={text!r}: expected a number of seconds above 0")
+    return value
+
+
+HEARTBEAT_S = _seconds("TUNELAB_HEARTBEAT_S", 5)  # a running trial's sign of life, this often
+GRACE_S = _seconds("TUNELAB_GRACE_S", 30)  # another machine's trial is stale after this long
 
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
@@ -100,8 +114,11 @@ def open_storage(folder: Path, url: str | None = None) -> tuple[optuna.storages.
             "install `pip install tunelab[postgres]`"
         ) from None
     except Exception as exc:  # sqlalchemy errors: unreachable server, bad URL
+        cause = getattr(exc, "orig", None) or exc  # the driver's own words, without the wrapper's
+        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+        said = " ".join(line for line in lines if not line.startswith("(Background on"))
         raise SpecError(
-            f"cannot open study storage {redact(url)}: {type(exc).__name__}: {exc}"
+            f"cannot open study storage {redact(url)}: {type(cause).__name__}: {said}"
         ) from None
     return storage, url
 

@@ -12,17 +12,24 @@ import numpy as np
 import optuna
 
 from tunelab.data import Fold, Splits
-from tunelab.errors import StudyFailed, TunelabError, raise_on_sigterm
+from tunelab.errors import SpecError, StudyFailed, TunelabError, raise_on_sigterm
 from tunelab.spec import parse_spec
-from tunelab.train import prepare
+from tunelab.train import Prepared, prepare
 from tunelab.tune._console import StudyConsole
+from tunelab.tune._join import (
+    check_fingerprints,
+    data_fingerprints,
+    pick_study,
+    published,
+    worker_seed,
+)
 from tunelab.tune._open import OpenStudy, trial_context
 from tunelab.tune._samplers import build_pruner, build_sampler
 from tunelab.tune._search import run_worker
 from tunelab.tune._space import parse_space
 from tunelab.tune._study import open_storage, quiet_optuna
 
-__all__ = ["run_processes", "worker_process"]
+__all__ = ["run_processes", "worker_process", "join_study"]
 
 
 def run_processes(
@@ -71,6 +78,15 @@ def run_processes(
 
 def worker_process(payload: dict) -> None:
     """A worker process: its own torch threads, data loaded once, trials until done."""
+    try:
+        _work(payload)
+    except TunelabError as exc:  # a message for a person (a full disk), not a traceback
+        print(f"error: worker {payload['index']}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+
+
+def _work(payload: dict, prep: Prepared | None = None) -> None:
+    """Run trials as ``payload`` says; ``prep``: the data when already prepared here."""
     import torch
 
     raise_on_sigterm()  # the parent stops its workers with SIGTERM: their trials say so
@@ -80,11 +96,16 @@ def worker_process(payload: dict) -> None:
         spec.train.device = f"cuda:{payload['index'] % torch.cuda.device_count()}"
     folder = Path(payload["folder"])
     params = parse_space(spec.tune, spec)
-    splits = _splits_from(payload["splits"])
-    ctx = trial_context(spec, params, prepare(spec, splits=splits), folder)
+    if prep is None:
+        prep = prepare(spec, splits=_splits_from(payload["splits"]))
+    ctx = trial_context(spec, params, prep, folder)
     storage, _ = open_storage(folder, payload["storage"])
-    # one grid order for all workers (grid point = trial number); other samplers differ
-    seed = payload["seed"] + (0 if spec.tune.sampler.name == "grid" else payload["index"])
+    # one grid order for all workers (grid point = trial number); other samplers differ, and
+    # a worker that joined from elsewhere shares its seed with no other machine's
+    seed = payload["seed"]
+    if spec.tune.sampler.name != "grid":
+        joined = payload.get("joined")
+        seed = worker_seed(seed, payload["index"]) if joined else seed + payload["index"]
     with quiet_optuna():
         study = optuna.load_study(
             study_name=spec.name,
@@ -92,11 +113,7 @@ def worker_process(payload: dict) -> None:
             sampler=build_sampler(spec.tune.sampler, params, seed=seed),
             pruner=build_pruner(spec.tune.pruner),
         )
-        try:
-            run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
-        except TunelabError as exc:  # a message for a person (a full disk), not a traceback
-            print(f"error: worker {payload['index']}: {exc}", file=sys.stderr, flush=True)
-            sys.exit(exc.exit_code)
+        run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
 
 
 def _splits_payload(splits: Splits) -> dict:
@@ -116,3 +133,52 @@ def _splits_from(parts: dict) -> Splits:
         [Fold(np.asarray(t, np.int64), np.asarray(v, np.int64)) for t, v in parts["folds"]],
         parts["seed"],
     )
+
+
+def join_study(
+    storage: str, name: str, *, out: Path | None = None, workers: int = 1
+) -> tuple[str, int, Path]:
+    """``tunelab worker``: join the study ``name`` in ``storage`` from this machine and run its
+    trials until the total is met. Returns the study's name, how many trials it holds, and the
+    folder of this machine's trial files (``out``, default ``studies/<name>``)."""
+    if workers < 1:
+        raise SpecError(f"--workers: expected at least 1; got {workers}")
+    storage_obj, url = open_storage(Path("."), storage)
+    name = pick_study(storage_obj, storage, name)
+    with quiet_optuna():
+        study = optuna.load_study(study_name=name, storage=storage_obj)
+    record = published(study)
+    spec = parse_spec(record["spec"])
+    prep = prepare(spec)  # the data the spec names, on this machine
+    check_fingerprints(record, data_fingerprints(prep.ds, prep.splits), name)
+    folder = Path(out) if out is not None else Path("studies") / name
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "spec": record["spec"],
+        "folder": str(folder),
+        "storage": url,
+        "total": record["total"],
+        "deadline": record["deadline"],
+        "threads": max(1, (os.cpu_count() or 1) // workers),
+        "seed": record["seed"],
+        "splits": _splits_payload(prep.splits),
+        "joined": True,
+    }
+    if workers == 1:
+        _work(payload | {"index": 0}, prep)
+    else:
+        mp = multiprocessing.get_context("spawn")
+        procs = [mp.Process(target=worker_process, args=(payload | {"index": i},))
+                 for i in range(workers)]  # fmt: skip
+        for p in procs:
+            p.start()
+        try:
+            for p in procs:
+                p.join()
+        except BaseException:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.join(timeout=10)
+            raise
+    return name, len(study.get_trials(deepcopy=False)), folder
