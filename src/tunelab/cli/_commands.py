@@ -85,6 +85,14 @@ def tune(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the study in --out")] = False,
     nested: Annotated[int | None, typer.Option("--nested", help="outer folds of nested CV")] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local (processes here) or ray (trials as Ray tasks)")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster (auto, ray://host:10001)")
+    ] = None,
+    trial_cpus: Annotated[float, typer.Option("--trial-cpus", help="Ray CPUs per trial")] = 1,
+    trial_gpus: Annotated[float, typer.Option("--trial-gpus", help="Ray GPUs per trial")] = 0,
     quiet: QuietOption = False,
 ) -> None:
     """Search hyperparameters; refit the best on all non-test data; evaluate the test part once."""
@@ -105,6 +113,10 @@ def tune(
             resume=resume,
             nested=nested,
             quiet=quiet,
+            executor=executor,
+            address=address,
+            trial_cpus=trial_cpus,
+            trial_gpus=trial_gpus,
         )
     except KeyboardInterrupt as stop:
         code = stop.exit_code if isinstance(stop, Interrupted) else 130

@@ -14,10 +14,11 @@ from tunelab.tune._console import StudyConsole
 from tunelab.tune._finish import StudyResult, finish
 from tunelab.tune._join import data_fingerprints, publish
 from tunelab.tune._open import open_study, trial_context
+from tunelab.tune._ray import run_ray
 from tunelab.tune._search import run_worker
 from tunelab.tune._space import Param
 from tunelab.tune._study import fail_interrupted, quiet_optuna
-from tunelab.tune._workers import run_processes
+from tunelab.tune._workers import run_processes, worker_payload
 
 __all__ = ["run_study"]
 
@@ -34,9 +35,10 @@ def run_study(
     resume: bool = False,
     quiet: bool = False,
     prep: Prepared | None = None,
+    executor: dict | None = None,
 ) -> StudyResult:
     """One study in ``folder`` (see :func:`tunelab.tune.tune_study`); ``prep`` reuses already
-    prepared data."""
+    prepared data; ``executor``: ``{"name": "ray", "address", "cpus", "gpus"}`` for Ray."""
     console = StudyConsole(quiet=quiet)
     with quiet_optuna():
         opened = open_study(
@@ -68,7 +70,11 @@ def run_study(
         console.start(study, total=opened.total, timeout=spec.tune.timeout)
         try:
             ctx = trial_context(spec, opened.params, opened.prep, folder)
-            if workers == 1:
+            if executor and executor["name"] == "ray":
+                options = {k: executor[k] for k in ("address", "cpus", "gpus")}
+                payload = worker_payload(opened, deadline, workers=workers)
+                run_ray(opened, payload, workers=workers, console=console, **options)
+            elif workers == 1:
                 run_worker(
                     ctx, study, folder, total=opened.total, deadline=deadline, on_trial=console.show
                 )

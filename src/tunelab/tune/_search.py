@@ -44,8 +44,10 @@ def run_worker(
     total: int | None,
     deadline: float | None,
     on_trial: Callable[[optuna.Trial], None] | None = None,
+    limit: int | None = None,
 ) -> int:
-    """Ask, run and tell trials until the total or the deadline is reached. Returns how many.
+    """Ask, run and tell trials until the total or the deadline is reached, or ``limit``
+    trials ran here (a Ray task runs one). Returns how many.
 
     Enqueued (WAITING) trials count once they start, so they are run within the total.
     Before each trial, the trials of workers that died are marked FAIL (``interrupted``), and
@@ -54,7 +56,7 @@ def run_worker(
     """
     ran = 0
     storage = storage_of(study)
-    while True:
+    while limit is None or ran < limit:
         trial = None
         try:
             # counting and creating together, across this machine's workers and the others':
@@ -89,6 +91,7 @@ def run_worker(
         ran += 1
         if on_trial is not None:
             on_trial(trial)
+    return ran
 
 
 def _record(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:

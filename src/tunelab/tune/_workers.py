@@ -23,13 +23,14 @@ from tunelab.tune._join import (
     published,
     worker_seed,
 )
+from tunelab.tune._objective import TrialContext
 from tunelab.tune._open import OpenStudy, trial_context
 from tunelab.tune._samplers import build_pruner, build_sampler
 from tunelab.tune._search import run_worker
 from tunelab.tune._space import parse_space
 from tunelab.tune._study import open_storage, quiet_optuna
 
-__all__ = ["run_processes", "worker_process", "join_study"]
+__all__ = ["run_processes", "worker_process", "worker_state", "worker_payload", "join_study"]
 
 
 def run_processes(
@@ -37,17 +38,7 @@ def run_processes(
 ) -> None:
     """Spawn ``workers`` processes on this machine; the main process only watches."""
     mp = multiprocessing.get_context("spawn")
-    cores = os.cpu_count() or 1
-    payload = {
-        "spec": opened.spec.model_dump(mode="json"),
-        "folder": str(opened.folder),
-        "storage": opened.storage,
-        "total": opened.total,
-        "deadline": deadline,
-        "threads": max(1, cores // workers),
-        "seed": opened.seed,
-        "splits": _splits_payload(opened.prep.splits),
-    }
+    payload = worker_payload(opened, deadline, workers=workers)
     procs = [
         mp.Process(target=worker_process, args=(payload | {"index": i},), daemon=False)
         for i in range(workers)
@@ -76,6 +67,20 @@ def run_processes(
         console.note(f"{len(crashed)} worker(s) exited with codes {crashed}; their trials are kept")
 
 
+def worker_payload(opened: OpenStudy, deadline: float | None, *, workers: int) -> dict:
+    """What a worker process (or a Ray task) needs to run the study's trials."""
+    return {
+        "spec": opened.spec.model_dump(mode="json"),
+        "folder": str(opened.folder),
+        "storage": opened.storage,
+        "total": opened.total,
+        "deadline": deadline,
+        "threads": max(1, (os.cpu_count() or 1) // workers),
+        "seed": opened.seed,
+        "splits": _splits_payload(opened.prep.splits),
+    }
+
+
 def worker_process(payload: dict) -> None:
     """A worker process: its own torch threads, data loaded once, trials until done."""
     try:
@@ -87,9 +92,19 @@ def worker_process(payload: dict) -> None:
 
 def _work(payload: dict, prep: Prepared | None = None) -> None:
     """Run trials as ``payload`` says; ``prep``: the data when already prepared here."""
+    raise_on_sigterm()  # the parent stops its workers with SIGTERM: their trials say so
+    with quiet_optuna():
+        ctx, study, folder = worker_state(payload, prep)
+        run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
+
+
+def worker_state(
+    payload: dict, prep: Prepared | None = None
+) -> tuple[TrialContext, optuna.Study, Path]:
+    """What a worker needs to run the study's trials: its context, the study with this
+    worker's sampler, the folder of its trial files. Sets this process's torch threads."""
     import torch
 
-    raise_on_sigterm()  # the parent stops its workers with SIGTERM: their trials say so
     torch.set_num_threads(payload["threads"])
     spec = parse_spec(payload["spec"])
     if spec.train.device == "auto" and torch.cuda.is_available():  # spread workers over GPUs
@@ -113,7 +128,7 @@ def _work(payload: dict, prep: Prepared | None = None) -> None:
             sampler=build_sampler(spec.tune.sampler, params, seed=seed),
             pruner=build_pruner(spec.tune.pruner),
         )
-        run_worker(ctx, study, folder, total=payload["total"], deadline=payload["deadline"])
+    return ctx, study, folder
 
 
 def _splits_payload(splits: Splits) -> dict:
