@@ -58,3 +58,14 @@ def test_a_worker_needs_at_least_one_process(cli, tmp_path):
     result = cli("worker", "--storage", f"sqlite:///{tmp_path / 'x.db'}", "--study", "x",
                  "--workers", "0")  # fmt: skip
     assert result.returncode == 2 and "--workers: expected at least 1" in result.stderr
+
+
+def test_nproc_zero_and_lbfgs_data_parallel_are_refused(cli, tmp_path):
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    result = cli("train", "spec.yaml", "--out", "r", "--nproc", "0")
+    assert result.returncode == 2 and "--nproc: expected at least 1 process; got 0" in result.stderr
+    assert not (tmp_path / "r").exists()
+    result = cli("train", "spec.yaml", "--out", "r", "--nproc", "2",
+                 "--set", "train.optimizer.name=lbfgs")  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "cannot run data-parallel" in result.stderr and not (tmp_path / "r").exists()

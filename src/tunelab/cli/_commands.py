@@ -36,11 +36,18 @@ def train(
         Path | None,
         typer.Option("--resume", help="continue the interrupted run in this folder (no SPEC)"),
     ] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option("--nproc", help="data-parallel processes (DDP: gloo on CPU, nccl on CUDA)"),
+    ] = None,
 ) -> None:
     """Train the model a spec describes; print one line per epoch; write a run folder."""
     results_stay(ctx)
     import tunelab
 
+    if nproc is not None or _under_torchrun():
+        _train_parallel(spec, out, set_ or [], quiet, resume, nproc, seeds)
+        return
     if resume is not None:
         if spec is not None or out is not None or set_ or seeds:
             raise TunelabError(
@@ -61,6 +68,38 @@ def train(
         return
     run = tunelab.train(spec, out=out, overrides=set_ or [], quiet=quiet)
     report_folder(run.path, quiet=quiet)
+
+
+def _under_torchrun() -> bool:
+    from tunelab.train._ranks import from_torchrun
+
+    return from_torchrun()
+
+
+def _train_parallel(spec, out, overrides, quiet, resume, nproc, seeds) -> None:
+    """`tunelab train --nproc N` (or under torchrun): one model, data-parallel."""
+    from tunelab.train._ddp import launch, run_rank
+
+    if seeds:
+        raise TunelabError("--seeds trains K separate runs; data-parallel training is one run")
+    if resume is None and spec is None:
+        raise TunelabError("missing SPEC: tunelab train SPEC --nproc N [--out R]")
+    if resume is not None and (spec is not None or out is not None or overrides):
+        raise TunelabError("--resume R continues the run in R; give no SPEC, --out or --set")
+    if resume is None and out is None:
+        import tunelab
+
+        out = Path("runs") / tunelab.load_spec(spec, overrides=overrides).name
+    job = {"spec": spec and str(spec), "out": str(resume or out), "overrides": overrides,
+           "quiet": quiet, "resume": resume and str(resume)}  # fmt: skip
+    if _under_torchrun():  # torchrun started this process as one rank of several
+        import os
+
+        path = run_rank(job)
+        if os.environ.get("RANK") == "0":
+            report_folder(path, quiet=quiet)
+        return
+    report_folder(launch(job, nproc), quiet=quiet)
 
 
 @app.command()

@@ -14,10 +14,12 @@ import torch
 
 from tunelab.evaluate import compute_metrics, greater_is_better
 from tunelab.spec import TrainSpec
+from tunelab.train._batches import Batches, epoch_runner
 from tunelab.train._callbacks import Callback, Prune, Stop, check_monitors
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._losses import build_loss, to_scores
 from tunelab.train._optimizers import build_optimizer
+from tunelab.train._ranks import ranks
 from tunelab.train._schedules import Schedule
 
 if TYPE_CHECKING:
@@ -169,12 +171,12 @@ def fit(
     epochs, gen = epochs or cfg.epochs, torch.Generator(device=device).manual_seed(seed)
     loss_fn = build_loss(plan.loss, device=device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
-    batches, plateau = _Batches(train, plan, gen), plan.plateau_watch(has_val=has_val)
+    batches, plateau = Batches(train, plan, gen, ranks()), plan.plateau_watch(has_val=has_val)
     lrs, up = [plan.lr] * len(optimizer.param_groups), plateau is not None and plateau.maximize
     schedule = Schedule(
         cfg.schedule, base_lrs=lrs, steps_per_epoch=batches.steps, epochs=epochs, maximize=up
     )
-    run_epoch = _epoch(model, optimizer, loss_fn, schedule, batches, plan, progress)
+    run_epoch = epoch_runner(model, optimizer, loss_fn, schedule, batches, plan, progress)
     callbacks = [*plan.callbacks(has_val=has_val), *callbacks]
     check_monitors(callbacks, plan.logged(has_val=has_val))  # before epoch 1, not inside it
     watch, history, step, start = monitored(cfg, has_val=has_val), History(), 0, 1
@@ -229,110 +231,6 @@ def fit(
     return history
 
 
-class _Batches:
-    """An epoch's batches: slices of a shuffled index tensor over data on the device."""
-
-    def __init__(self, train: tuple[torch.Tensor, torch.Tensor], plan: Plan, gen) -> None:
-        self.X, self.y = train
-        self.n, self.gen = self.X.shape[0], gen
-        self.size = self.n if plan.full_batch else min(plan.spec.train.batch_size, self.n)
-        # a lone last sample joins the batch before it (batch norm cannot train on one sample)
-        n, size = self.n, self.size
-        self.steps = n // size if n % size == 1 else math.ceil(n / size)
-        self.count = n * _target_dims(self.y)  # target values per epoch (metrics' finish)
-
-    def order(self) -> torch.Tensor | None:
-        if self.steps == 1:
-            return None
-        return torch.randperm(self.n, device=self.X.device, generator=self.gen)
-
-    def batch(self, order: torch.Tensor | None, s: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if order is None:
-            return self.X, self.y
-        end = self.n if s == self.steps - 1 else (s + 1) * self.size
-        idx = order[s * self.size : end]
-        return self.X[idx], self.y[idx]
-
-
-def _epoch(model, optimizer, loss_fn, schedule, batches: _Batches, plan: Plan, progress):
-    """``run_epoch(step) -> (sums, lr, step)``: one epoch of optimizer steps; ``sums`` holds
-    the summed loss, the first non-finite step (-1: none) and each device metric's sum, all
-    still on the device (the caller reads them at its sync point)."""
-    device, counted, steps = batches.X.device, plan.device_metrics, batches.steps
-    take_step = _stepper(model, optimizer, loss_fn, plan)
-    check_every = max(1, steps // 10)
-
-    def run_epoch(step: int) -> tuple[torch.Tensor, float, int]:
-        model.train()
-        order = batches.order()
-        loss_sum = torch.zeros((), device=device)
-        sums = torch.zeros(len(counted), device=device)
-        bad_step = torch.full((), -1, device=device, dtype=torch.long)
-        for s in range(steps):
-            xb, yb = batches.batch(order, s)
-            if plan.augment is not None:
-                xb = plan.augment(xb, batches.gen)
-            lr = schedule.apply(optimizer, step)
-            out, data_loss = take_step(xb, yb)
-            # on-device bookkeeping: no .item() inside the step
-            loss_sum += data_loss * yb.shape[0]
-            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(data_loss), s, bad_step)
-            if counted:  # the metrics' device forms (evaluate's registry)
-                pred = plan.predictions(out, yb)
-                sums += torch.stack([m.batch(pred, yb).float() for m in counted])
-            step += 1
-            if progress is not None and steps > 20 and s % max(1, steps // 50) == 0:
-                progress(s + 1, steps)
-            # rare sync point (about ten per epoch): a diverged run stops within its epoch
-            if s % check_every == check_every - 1 and s + 1 < steps and bad_step.item() >= 0:
-                break
-        return torch.cat([loss_sum.reshape(1), bad_step.reshape(1).float(), sums]), lr, step
-
-    return run_epoch
-
-
-def _stepper(model: torch.nn.Module, optimizer, loss_fn, plan: Plan):
-    """``take_step(xb, yb) -> (outputs, data loss)``, both detached: forward, loss with the
-    penalties, backward and one optimizer step (a closure for L-BFGS)."""
-    cfg = plan.spec.train
-    penalised = [p for p in model.parameters() if p.ndim > 1] if cfg.l1 else []
-
-    def forward_loss(xb, yb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=plan.bf16):
-            out = model(xb)
-        data_loss = loss_fn(out, yb)
-        total = data_loss
-        if penalised:
-            total = total + cfg.l1 * sum(p.abs().sum() for p in penalised)
-        if plan.l2:
-            total = total + 0.5 * plan.l2 * sum(p.pow(2).sum() for p in model.parameters())
-        return out, data_loss, total
-
-    def closure_step(xb, yb) -> tuple[torch.Tensor, torch.Tensor]:
-        kept: list = []
-
-        def closure():
-            optimizer.zero_grad(set_to_none=True)
-            out, data_loss, total = forward_loss(xb, yb)
-            total.backward()
-            kept[:] = [out, data_loss]
-            return total
-
-        optimizer.step(closure)
-        return kept[0].detach(), kept[1].detach()
-
-    def plain_step(xb, yb) -> tuple[torch.Tensor, torch.Tensor]:
-        out, data_loss, total = forward_loss(xb, yb)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        return out.detach(), data_loss.detach()
-
-    return closure_step if plan.closure else plain_step
-
-
 def _validate(model, val, loss_fn, plan: Plan, history: History, callbacks, epoch: int) -> dict:
     """``val_loss`` and ``val_<m>`` of every logged metric (evaluate's pure functions). The
     outputs go to each callback's ``on_validation`` and stay in ``history.val_output`` with
@@ -378,7 +276,3 @@ def _best_so_far(history: History, watch: Watch | None) -> float | None:
         choice = choose_epoch([history.rows], watch.key, maximize=watch.maximize)
     history.best_epoch = choice.epoch if choice else None
     return choice.value if choice else None
-
-
-def _target_dims(y: torch.Tensor) -> int:
-    return 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))

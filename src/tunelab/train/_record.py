@@ -42,6 +42,7 @@ from tunelab.train._evaluate_run import before_test_look, log_test_look
 from tunelab.train._fit import History, choose_epoch, maximize
 from tunelab.train._fold import evaluate_part, part_metrics, slots, train_fold
 from tunelab.train._plan import Prepared, prepare
+from tunelab.train._ranks import ranks
 from tunelab.train._results import affine_summary, calibration, mean_std
 
 __all__ = ["train", "resume"]
@@ -283,7 +284,7 @@ def _evaluate(prep: Prepared, run: Run, done: _Trained, *, refit_only: bool) -> 
             write_json(path / "folds.json", {"folds": done.fold_rows, **mean_std(done.fold_rows)})
         metrics["val"] = slots(prep, val_idx, val_scores, val_values)
         arrays = {"val_index": val_idx, "val_y": prep.ds.y[val_idx], "val_score": val_scores}
-    if spec.evaluate.test and len(splits.test):
+    if spec.evaluate.test and len(splits.test) and _looks_at_test():
         # a refit's look is logged by its study, with the trial it refits
         sealed = None if refit_only else before_test_look(run, spec)
         test_scores, test_values = evaluate_part(prep, model, splits.test)
@@ -300,6 +301,13 @@ def _evaluate(prep: Prepared, run: Run, done: _Trained, *, refit_only: bool) -> 
     if prep.ds.task == "classification" and arrays:
         write_json(path / "calibration.json", calibration(prep, arrays))
     return metrics
+
+
+def _looks_at_test() -> bool:
+    """Data-parallel: only rank 0 evaluates the test part (its one look); the others train
+    into a scratch folder (see :mod:`tunelab.train._ddp`)."""
+    dist = ranks()
+    return dist is None or dist.rank == 0
 
 
 def _train_and_record(

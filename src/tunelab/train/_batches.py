@@ -1,0 +1,163 @@
+"""An epoch of training: the batches (slices of a shuffled index tensor over data on the
+device, or a data-parallel rank's share of each), and the loop of optimizer steps over them."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from tunelab.train._ranks import Ranks
+
+if TYPE_CHECKING:
+    from tunelab.train._plan import Plan
+
+__all__ = ["Batches", "epoch_runner"]
+
+
+class Batches:
+    """An epoch's batches: slices of a shuffled index tensor over data on the device."""
+
+    def __init__(
+        self, train: tuple[torch.Tensor, torch.Tensor], plan: Plan, gen, ranks: Ranks | None = None
+    ) -> None:
+        self.X, self.y = train
+        self.n, self.gen, self.ranks = self.X.shape[0], gen, ranks
+        self.size = self.n if plan.full_batch else min(plan.spec.train.batch_size, self.n)
+        # a lone last sample joins the batch before it (batch norm cannot train on one
+        # sample); data-parallel: a last batch too small to give every rank a share, too
+        n, size, world = self.n, self.size, ranks.world if ranks else 1
+        small = n % size == 1 or (ranks is not None and 0 < n % size < world)
+        self.steps = n // size if small and n > size else math.ceil(n / size)
+        self.count = n * _target_dims(self.y)  # target values per epoch (metrics' finish)
+        self.aug_gen, self.scale = gen, 1.0  # per rank under DDP; the rank's loss factor
+        self.draws_augment = plan.augment is not None
+
+    def order(self) -> torch.Tensor | None:
+        if self.ranks is not None and self.draws_augment:
+            # augmentation draws per rank from its own stream, seeded from the shared one
+            seed = int(torch.randint(2**62, (1,), generator=self.gen, device=self.gen.device))
+            self.aug_gen = torch.Generator(device=self.gen.device)
+            self.aug_gen.manual_seed(seed + self.ranks.rank)
+        if self.steps == 1:
+            return None
+        return torch.randperm(self.n, device=self.X.device, generator=self.gen)
+
+    def batch(self, order: torch.Tensor | None, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if order is None and self.ranks is None:
+            return self.X, self.y
+        end = self.n if s == self.steps - 1 else (s + 1) * self.size
+        idx = order[s * self.size : end] if order is not None else None
+        if self.ranks is None:
+            return self.X[idx], self.y[idx]
+        # data-parallel: this rank's contiguous share of the global batch
+        total = end - s * self.size
+        lo, hi = self.ranks.share(total)
+        self.scale = self.ranks.scale(hi - lo, total)
+        if idx is None:
+            return self.X[lo:hi], self.y[lo:hi]
+        idx = idx[lo:hi]
+        return self.X[idx], self.y[idx]
+
+
+def epoch_runner(model, optimizer, loss_fn, schedule, batches: Batches, plan: Plan, progress):
+    """``run_epoch(step) -> (sums, lr, step)``: one epoch of optimizer steps; ``sums`` holds
+    the summed loss, the first non-finite step (-1: none) and each device metric's sum, all
+    still on the device (the caller reads them at its sync point)."""
+    device, counted, steps = batches.X.device, plan.device_metrics, batches.steps
+    take_step = _stepper(model, optimizer, loss_fn, plan, batches)
+    ranks = batches.ranks
+    check_every = max(1, steps // 10)
+
+    def run_epoch(step: int) -> tuple[torch.Tensor, float, int]:
+        model.train()
+        order = batches.order()
+        loss_sum = torch.zeros((), device=device)
+        sums = torch.zeros(len(counted), device=device)
+        bad_step = torch.full((), -1, device=device, dtype=torch.long)
+        for s in range(steps):
+            xb, yb = batches.batch(order, s)
+            if plan.augment is not None:
+                xb = plan.augment(xb, batches.aug_gen)
+            lr = schedule.apply(optimizer, step)
+            out, data_loss = take_step(xb, yb)
+            # on-device bookkeeping: no .item() inside the step
+            loss_sum += data_loss * yb.shape[0]
+            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(data_loss), s, bad_step)
+            if counted:  # the metrics' device forms (evaluate's registry)
+                pred = plan.predictions(out, yb)
+                sums += torch.stack([m.batch(pred, yb).float() for m in counted])
+            step += 1
+            if progress is not None and steps > 20 and s % max(1, steps // 50) == 0:
+                progress(s + 1, steps)
+            # rare sync point (about ten per epoch): a diverged run stops within its epoch
+            if s % check_every == check_every - 1 and s + 1 < steps and _bad(bad_step, ranks):
+                break
+        if ranks is not None:  # the epoch's sums over every rank's share, once per epoch
+            loss_sum, bad_step = ranks.all_sum(loss_sum), ranks.all_sum(bad_step, "max")
+            sums = ranks.all_sum(sums) if counted else sums
+        return torch.cat([loss_sum.reshape(1), bad_step.reshape(1).float(), sums]), lr, step
+
+    return run_epoch
+
+
+def _stepper(model: torch.nn.Module, optimizer, loss_fn, plan: Plan, batches: Batches):
+    """``take_step(xb, yb) -> (outputs, data loss)``, both detached: forward, loss with the
+    penalties, backward and one optimizer step (a closure for L-BFGS). Data-parallel: the
+    forward runs through DistributedDataParallel and the rank's loss is scaled by its share
+    (see :mod:`tunelab.train._ddp`)."""
+    cfg = plan.spec.train
+    penalised = [p for p in model.parameters() if p.ndim > 1] if cfg.l1 else []
+    forward = model
+    if batches.ranks is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(model)
+
+    def forward_loss(xb, yb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=plan.bf16):
+            out = forward(xb)
+        data_loss = loss_fn(out, yb)
+        total = data_loss if batches.ranks is None else data_loss * batches.scale
+        if penalised:
+            total = total + cfg.l1 * sum(p.abs().sum() for p in penalised)
+        if plan.l2:
+            total = total + 0.5 * plan.l2 * sum(p.pow(2).sum() for p in model.parameters())
+        return out, data_loss, total
+
+    def closure_step(xb, yb) -> tuple[torch.Tensor, torch.Tensor]:
+        kept: list = []
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            out, data_loss, total = forward_loss(xb, yb)
+            total.backward()
+            kept[:] = [out, data_loss]
+            return total
+
+        optimizer.step(closure)
+        return kept[0].detach(), kept[1].detach()
+
+    def plain_step(xb, yb) -> tuple[torch.Tensor, torch.Tensor]:
+        out, data_loss, total = forward_loss(xb, yb)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        return out.detach(), data_loss.detach()
+
+    return closure_step if plan.closure else plain_step
+
+
+def _bad(bad_step: torch.Tensor, ranks: Ranks | None) -> bool:
+    """Whether a step so far was non-finite, on any rank (every rank breaks together)."""
+    if ranks is None:
+        return bad_step.item() >= 0
+    return ranks.all_sum(bad_step.clone(), "max").item() >= 0
+
+
+def _target_dims(y: torch.Tensor) -> int:
+    return 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
