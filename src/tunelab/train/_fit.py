@@ -14,6 +14,7 @@ import torch
 
 from tunelab.evaluate import compute_metrics, greater_is_better
 from tunelab.spec import TrainSpec
+from tunelab.train._batches import Batches, batches_of
 from tunelab.train._callbacks import Callback, Prune, Stop, check_monitors
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._losses import build_loss, to_scores
@@ -21,6 +22,7 @@ from tunelab.train._optimizers import build_optimizer
 from tunelab.train._schedules import Schedule
 
 if TYPE_CHECKING:
+    from tunelab.data._lazy import LazyPart
     from tunelab.train._plan import Plan
 
 __all__ = [
@@ -136,15 +138,20 @@ def monitored(cfg: TrainSpec, *, has_val: bool) -> Watch | None:
 
 @torch.inference_mode()
 def predict(
-    model: torch.nn.Module, X: torch.Tensor, *, batch_size: int, bf16: bool = False
+    model: torch.nn.Module, X: torch.Tensor | LazyPart, *, batch_size: int, bf16: bool = False
 ) -> torch.Tensor:
-    """Raw model outputs for ``X`` in eval mode, as float32, in batches."""
+    """Raw model outputs for ``X`` (a tensor, or a lazy part read through its DataLoader) in
+    eval mode, as float32, in batches."""
     model.eval()
     outs = []
-    for start in range(0, X.shape[0], batch_size):
-        with torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=bf16):
-            outs.append(model(X[start : start + batch_size]).float())
-    return torch.cat(outs) if outs else torch.empty(0, device=X.device)
+    if isinstance(X, torch.Tensor):
+        device, chunks = X.device, (X[s : s + batch_size] for s in range(0, len(X), batch_size))
+    else:
+        device, chunks = X.device, X.chunks(batch_size)
+    for xb in chunks:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            outs.append(model(xb).float())
+    return torch.cat(outs) if outs else torch.empty(0, device=device)
 
 
 def fit(
@@ -165,11 +172,11 @@ def fit(
     on ``val`` (None: a refit). ``callbacks`` follow the plan's own (early stopping);
     ``checkpoint`` gets the state after each epoch, ``resume`` continues from one exactly."""
     # --- setup: optimizer, schedule (plan lr x factor, never read back), callbacks, watches
-    cfg, has_val, device = plan.spec.train, val is not None, train[0].device
+    cfg, has_val, device = plan.spec.train, val is not None, train[1].device
     epochs, gen = epochs or cfg.epochs, torch.Generator(device=device).manual_seed(seed)
     loss_fn = build_loss(plan.loss, device=device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
-    batches, plateau = _Batches(train, plan, gen), plan.plateau_watch(has_val=has_val)
+    batches, plateau = batches_of(train, plan, gen), plan.plateau_watch(has_val=has_val)
     lrs, up = [plan.lr] * len(optimizer.param_groups), plateau is not None and plateau.maximize
     schedule = Schedule(
         cfg.schedule, base_lrs=lrs, steps_per_epoch=batches.steps, epochs=epochs, maximize=up
@@ -229,47 +236,20 @@ def fit(
     return history
 
 
-class _Batches:
-    """An epoch's batches: slices of a shuffled index tensor over data on the device."""
-
-    def __init__(self, train: tuple[torch.Tensor, torch.Tensor], plan: Plan, gen) -> None:
-        self.X, self.y = train
-        self.n, self.gen = self.X.shape[0], gen
-        self.size = self.n if plan.full_batch else min(plan.spec.train.batch_size, self.n)
-        # a lone last sample joins the batch before it (batch norm cannot train on one sample)
-        n, size = self.n, self.size
-        self.steps = n // size if n % size == 1 else math.ceil(n / size)
-        self.count = n * _target_dims(self.y)  # target values per epoch (metrics' finish)
-
-    def order(self) -> torch.Tensor | None:
-        if self.steps == 1:
-            return None
-        return torch.randperm(self.n, device=self.X.device, generator=self.gen)
-
-    def batch(self, order: torch.Tensor | None, s: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if order is None:
-            return self.X, self.y
-        end = self.n if s == self.steps - 1 else (s + 1) * self.size
-        idx = order[s * self.size : end]
-        return self.X[idx], self.y[idx]
-
-
-def _epoch(model, optimizer, loss_fn, schedule, batches: _Batches, plan: Plan, progress):
+def _epoch(model, optimizer, loss_fn, schedule, batches: Batches, plan: Plan, progress):
     """``run_epoch(step) -> (sums, lr, step)``: one epoch of optimizer steps; ``sums`` holds
     the summed loss, the first non-finite step (-1: none) and each device metric's sum, all
     still on the device (the caller reads them at its sync point)."""
-    device, counted, steps = batches.X.device, plan.device_metrics, batches.steps
+    device, counted, steps = batches.device, plan.device_metrics, batches.steps
     take_step = _stepper(model, optimizer, loss_fn, plan)
     check_every = max(1, steps // 10)
 
     def run_epoch(step: int) -> tuple[torch.Tensor, float, int]:
         model.train()
-        order = batches.order()
         loss_sum = torch.zeros((), device=device)
         sums = torch.zeros(len(counted), device=device)
         bad_step = torch.full((), -1, device=device, dtype=torch.long)
-        for s in range(steps):
-            xb, yb = batches.batch(order, s)
+        for s, (xb, yb) in enumerate(batches.epoch()):
             if plan.augment is not None:
                 xb = plan.augment(xb, batches.gen)
             lr = schedule.apply(optimizer, step)
@@ -378,7 +358,3 @@ def _best_so_far(history: History, watch: Watch | None) -> float | None:
         choice = choose_epoch([history.rows], watch.key, maximize=watch.maximize)
     history.best_epoch = choice.epoch if choice else None
     return choice.value if choice else None
-
-
-def _target_dims(y: torch.Tensor) -> int:
-    return 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))
