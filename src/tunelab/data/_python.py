@@ -66,7 +66,14 @@ def load_factory(
     ``cache``: ``memory`` holds the inputs as one array (the fast path), ``none`` reads them
     through a DataLoader every epoch, ``auto`` holds them when they fit in ``memory_limit``.
     """
-    made = import_factory(factory)(**kwargs)
+    call = import_factory(factory)
+    try:
+        made = call(**kwargs)
+    except Exception as exc:  # the user's code: its error, named, as one line
+        raise DataError(
+            f"data.factory {factory!r} raised {type(exc).__name__}: {exc} "
+            f"(called with kwargs {kwargs})"
+        ) from None
     where = f"the Dataset of data.factory {factory!r}"
     pair = isinstance(made, tuple) and len(made) == 2 and all(map(_is_dataset, made))
     parts = list(made) if pair else [made]
