@@ -86,11 +86,11 @@ def folder(tmp_path_factory):
     return root
 
 
-def image_spec(root, cache: str) -> dict:
+def image_spec(root, cache: str, workers: int = 0) -> dict:
     return {
         "name": f"images-{cache}",
         "seed": 3,
-        "data": {"source": "images", "path": str(root), "cache": cache},
+        "data": {"source": "images", "path": str(root), "cache": cache, "workers": workers},
         "split": {"test": 0.2, "val": 0.2},
         "model": {"name": "linear"},
         "train": {"epochs": 2, "batch_size": 32, "optimizer": {"name": "adam", "lr": 1e-3}},
@@ -120,7 +120,7 @@ def test_images_with_cache_none_match_memory_in_less_memory_than_the_images(fold
 
 
 def test_a_lazy_part_trains_on_the_batches_of_the_part_in_memory(folder):
-    lazy = prepare(load_spec(image_spec(folder, "none")))
+    lazy = prepare(load_spec(image_spec(folder, "none", workers=1)))  # read by a worker
     held = prepare(load_spec(image_spec(folder, "memory")))
     from tunelab.train._batches import batches_of
 

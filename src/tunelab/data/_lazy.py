@@ -141,7 +141,8 @@ def _loader(lazy: Lazy, batches: Iterable[Sequence[int]]) -> torch.utils.data.Da
         batch_sampler=batches,
         num_workers=lazy.workers,
         pin_memory=torch.cuda.is_available(),
-        persistent_workers=lazy.workers > 0,
+        # not persistent: each pass starts its workers and stops them at its end, so no
+        # worker outlives the pass (a collected persistent loader stalled later code)
     )
 
 
@@ -197,7 +198,7 @@ class LazyPart:
 
     def chunks(self, size: int) -> Iterator[torch.Tensor]:
         """The part's inputs in order, ``size`` at a time, on the device (one loader per size,
-        kept: its workers serve every validation pass)."""
+        kept for every validation pass)."""
         if size not in self._sequential:
             order = [self.idx[s : s + size].tolist() for s in range(0, len(self.idx), size)]
             self._sequential[size] = self.loader(order)

@@ -61,14 +61,8 @@ class StreamBatches(Batches):
     def __init__(self, train: tuple[LazyPart, torch.Tensor], plan: Plan, gen) -> None:
         super().__init__(train, plan, gen)
         self.part: LazyPart = train[0]
-        self.index_lists: list[list[int]] = []
-        self.loader = self.part.loader(self)  # it reads its batches from self.index_lists
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.index_lists)
-
-    def __len__(self) -> int:
-        return len(self.index_lists)
+        self.index_lists = _IndexLists()
+        self.loader = self.part.loader(self.index_lists)  # reads each epoch's lists
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.order()
@@ -77,9 +71,22 @@ class StreamBatches(Batches):
         slices = list(self.slices(order)) if self.steps > 1 else [order]
         positions = order.cpu().numpy()  # one sync per epoch: the loader's index lists
         cuts = np.cumsum([len(s) for s in slices])[:-1]
-        self.index_lists = [self.part.idx[p].tolist() for p in np.split(positions, cuts)]
+        self.index_lists.lists = [self.part.idx[p].tolist() for p in np.split(positions, cuts)]
         for idx, xb in zip(slices, self.loader, strict=True):
             yield xb.to(self.device, non_blocking=True), self.y[idx]
+
+
+class _IndexLists:
+    """The loader's batch sampler: this epoch's lists of data set indices."""
+
+    def __init__(self) -> None:
+        self.lists: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.lists)
+
+    def __len__(self) -> int:
+        return len(self.lists)
 
 
 def batches_of(train, plan: Plan, gen) -> Batches:
