@@ -6,6 +6,9 @@ tunelab.train runs the spec with the same settings and does all of its bookkeepi
 file, splits with fingerprints, weights, final test evaluation, metrics files).
 
 Both run in one process, alternately, for a few rounds; the median of each is reported.
+Beside them, the lazy path: the same images as a user's torch Dataset (``source: python``,
+``cache: none``), read through a DataLoader with ``--workers`` processes every epoch; its
+samples/s (epochs only) are printed next to the in-memory ones.
 
     python benchmarks/train_speed.py                      # CPU, 10 epochs, 3 rounds
     python benchmarks/train_speed.py --device cuda --json out.json
@@ -44,6 +47,25 @@ SPEC = {
         "metrics": ["accuracy"],
     },
 }
+
+
+class MnistSamples(torch.utils.data.Dataset):
+    """mnist-5k as a user's map-style Dataset: one (image, label) per index."""
+
+    def __init__(self) -> None:
+        ds = load_dataset(tunelab.load_spec(SPEC).data)
+        self.X, self.y = ds.X, ds.y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return self.X[i], int(self.y[i])
+
+
+def mnist_samples() -> MnistSamples:
+    """The factory of the lazy path (``data.factory: train_speed:mnist_samples``)."""
+    return MnistSamples()
 
 
 def textbook(
@@ -101,6 +123,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (lazy path)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/train_speed.json"))
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -119,8 +142,20 @@ def main() -> None:
 
     results: dict[str, list] = {
         k: []
-        for k in ("textbook_s", "tunelab_s", "tunelab_epochs_s", "textbook_acc", "tunelab_acc")
+        for k in (
+            "textbook_s",
+            "tunelab_s",
+            "tunelab_epochs_s",
+            "lazy_epochs_s",
+            "textbook_acc",
+            "tunelab_acc",
+            "lazy_acc",
+        )
     }
+    lazy_data = {"source": "python", "factory": "train_speed:mnist_samples", "cache": "none"}
+    lazy_spec = tunelab.load_spec(
+        spec.model_dump(mode="json") | {"data": lazy_data | {"workers": args.workers}}
+    )
     silent = Console(quiet=True, file=io.StringIO())
     with tempfile.TemporaryDirectory() as tmp:
         # warm-up, not timed: the first convolutions of a process pay for oneDNN's set-up
@@ -140,10 +175,16 @@ def main() -> None:
             results["tunelab_s"].append(time.perf_counter() - start)
             results["tunelab_epochs_s"].append(sum(row["seconds"] for row in run.history))
             results["tunelab_acc"].append(run.history[-1]["val_accuracy"])
+            lazy = tunelab.train(
+                lazy_spec, out=Path(tmp) / f"lazy{r}", overrides=[f"seed={r}"], console=silent
+            )
+            results["lazy_epochs_s"].append(sum(row["seconds"] for row in lazy.history))
+            results["lazy_acc"].append(lazy.history[-1]["val_accuracy"])
 
     textbook_rate = n_train * args.epochs / statistics.median(results["textbook_s"])
     tunelab_rate = n_train * args.epochs / statistics.median(results["tunelab_s"])
     loop_rate = n_train * args.epochs / statistics.median(results["tunelab_epochs_s"])
+    lazy_rate = n_train * args.epochs / statistics.median(results["lazy_epochs_s"])
     summary = {
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
@@ -156,8 +197,12 @@ def main() -> None:
         "ratio_tunelab_over_textbook": round(tunelab_rate / textbook_rate, 3),
         "tunelab_loop_samples_per_s": round(loop_rate, 1),
         "ratio_loop_only": round(loop_rate / textbook_rate, 3),
+        "lazy_workers": args.workers,
+        "lazy_loop_samples_per_s": round(lazy_rate, 1),
+        "ratio_lazy_loop_over_textbook": round(lazy_rate / textbook_rate, 3),
         "textbook_val_accuracy": round(float(np.mean(results["textbook_acc"])), 4),
         "tunelab_val_accuracy": round(float(np.mean(results["tunelab_acc"])), 4),
+        "lazy_val_accuracy": round(float(np.mean(results["lazy_acc"])), 4),
         "raw": results,
     }
     print(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=2))
@@ -165,6 +210,10 @@ def main() -> None:
         f"tunelab / textbook = {summary['ratio_tunelab_over_textbook']:.3f}x for the whole train "
         f"call (data, splits, files, final val and test evaluation); "
         f"{summary['ratio_loop_only']:.3f}x for the epochs alone (both validate every epoch)"
+    )
+    print(
+        f"epochs alone, samples/s: in memory {loop_rate:,.0f} | lazy (DataLoader, "
+        f"{args.workers} workers) {lazy_rate:,.0f} | textbook {textbook_rate:,.0f}"
     )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(summary, indent=2) + "\n")

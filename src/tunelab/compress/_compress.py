@@ -140,6 +140,12 @@ def compress_run(
         if why:
             raise SpecError(f"--method {label}: {why}")
     prep = prepare(run.spec, splits=run.splits)
+    if prep.X is None:
+        raise RunError(
+            f"{run.path} reads its data sample by sample (data.cache: none, or over "
+            "data.memory_limit); tunelab compress measures on data held in memory. Train the "
+            "run again with data.cache: memory to compress it"
+        )
     test = prep.splits.test
     if not len(test):
         raise RunError(f"{run.path} has no test part (split.test was 0): nothing to measure on")

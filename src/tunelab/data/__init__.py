@@ -3,7 +3,8 @@
 Also importable, as plumbing outside ``__all__`` (used by train, tune and the CLI):
 ``outer_cv``, ``outer_folds``, ``make_cv`` (nested CV), ``describe_duplicates`` (the leakage
 line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
-for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``.
+lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
+statistics of a part, streamed when lazy); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``.
 """
 
 from tunelab._lazy import lazy_exports
@@ -11,12 +12,14 @@ from tunelab._lazy import lazy_exports
 _EXPORTS = {
     "Dataset": "_dataset",
     "Task": "_dataset",
+    "Lazy": "_dataset",
     "load_dataset": "_sources",
     "BUILTINS": "_sources",
     "BuiltinInfo": "_sources",
     "load_table": "_files",
     "load_npz": "_files",
     "load_image_folder": "_images",
+    "load_factory": "_python",
     "load_mnist": "_idx",
     "download_mnist": "_download",
     "Splits": "_splits",
@@ -37,6 +40,8 @@ _EXPORTS = {
     "random_erase": "_augment",
 }
 _PLUMBING = {
+    "LazyPart": "_lazy",
+    "fit_stats": "_lazy",
     "outer_cv": "_splits",
     "outer_folds": "_splits",
     "make_cv": "_splits",

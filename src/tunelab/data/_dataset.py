@@ -1,13 +1,31 @@
-"""The in-memory dataset every source produces."""
+"""The dataset every source produces: features in memory, or read sample by sample (lazy)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 Task = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """Features read sample by sample, through a DataLoader, instead of held in memory.
+
+    Attributes:
+        samples: a map-style dataset: ``samples[i]`` is ``(x, target)``; ``x`` becomes float32.
+        shape: the shape of one sample ``x`` (every sample has it; checked at load).
+        digests: a 16-byte hash of each sample's float32 bytes (``S16``, one per sample): the
+            fingerprints and the leakage check read these instead of the features.
+        workers: DataLoader worker processes (0: read in the main process).
+    """
+
+    samples: Any
+    shape: tuple[int, ...]
+    digests: np.ndarray
+    workers: int = 0
 
 
 @dataclass
@@ -15,7 +33,8 @@ class Dataset:
     """Features and targets as numpy arrays, plus what a model needs to know about them.
 
     Attributes:
-        X: float32 features, ``(n, features)`` for tables or ``(n, C, H, W)`` for images.
+        X: float32 features, ``(n, features)`` for tables or ``(n, C, H, W)`` for images;
+            None when they are read sample by sample (``lazy``).
         y: int64 class indices ``(n,)`` for classification; float32 ``(n,)`` or ``(n, d)``
             for regression.
         task: ``"classification"`` or ``"regression"``.
@@ -24,9 +43,12 @@ class Dataset:
         feature_names: column names for tables.
         groups: optional group label per sample (for group splits).
         source_test: indices of the source's own test part (e.g. MNIST's 10,000), if any.
+        test_is_sealed: the source's test part must be the sealed test (``split.test: source``),
+            as for a factory that returns ``(train, test)``.
+        lazy: the features read sample by sample (see :class:`Lazy`), with ``X`` None.
     """
 
-    X: np.ndarray
+    X: np.ndarray | None
     y: np.ndarray
     task: Task
     name: str
@@ -34,18 +56,21 @@ class Dataset:
     feature_names: list[str] | None = None
     groups: np.ndarray | None = None
     source_test: np.ndarray | None = field(default=None, repr=False)
+    test_is_sealed: bool = False
+    lazy: Lazy | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
-        return int(self.X.shape[0])
+        return int(self.y.shape[0])
 
     @property
     def is_image(self) -> bool:
-        return self.X.ndim == 4
+        return len(self.in_shape) == 3
 
     @property
     def in_shape(self) -> tuple[int, ...]:
         """Shape of one sample, e.g. ``(1, 28, 28)`` or ``(64,)``."""
-        return tuple(int(s) for s in self.X.shape[1:])
+        shape = self.lazy.shape if self.X is None else self.X.shape[1:]
+        return tuple(int(s) for s in shape)
 
     @property
     def in_features(self) -> int:

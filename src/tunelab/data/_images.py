@@ -10,6 +10,7 @@ import numpy as np
 
 from tunelab.data._dataset import Dataset
 from tunelab.data._file_checks import existing
+from tunelab.data._lazy import parse_bytes, scan
 from tunelab.errors import DataError
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ def load_image_folder(
     *,
     size: Sequence[int] | int | None = None,
     grayscale: bool | None = None,
+    cache: str = "memory",
+    memory_limit: str | int = "2GB",
+    workers: int = 0,
 ) -> Dataset:
     """Load a folder with one sub-folder of images per class, e.g. ``pets/cat/1.jpg``.
 
@@ -94,6 +98,11 @@ def load_image_folder(
             Needed when the images differ in size.
         grayscale: one channel (True) or RGB (False); by default one channel exactly when
             every image is grayscale.
+
+        cache: ``memory`` decodes every image into one array (the fast path); ``none``
+            decodes them through a DataLoader every epoch (a lazy data set: memory stays at
+            a few batches); ``auto``: memory when the decoded images fit ``memory_limit``.
+        workers: DataLoader worker processes for ``cache: none``.
 
     Images (png, jpg, jpeg, bmp, gif, tif, webp) become float32 in ``[0, 1]``, shape
     ``(n, C, H, W)``; other files are ignored.
@@ -121,6 +130,15 @@ def load_image_folder(
         )
 
     channels = 1 if grayscale else 3
+    y = np.asarray(labels, dtype=np.int64)
+    classes = [p.name for p in class_dirs]
+    decoded = len(files) * channels * height * width * 4
+    if cache == "none" or (cache == "auto" and decoded > parse_bytes(memory_limit)):
+        images = ImageFiles(files, labels, grayscale, (height, width))
+        lazy = scan(images, where=f"image folder {root}", workers=workers)[0]
+        return Dataset(
+            X=None, y=y, task="classification", name=root.name, classes=classes, lazy=lazy
+        )
     X = np.empty((len(files), channels, height, width), dtype=np.float32)
     for i, file in enumerate(files):
         try:
@@ -128,10 +146,21 @@ def load_image_folder(
                 X[i] = _pixels(image, grayscale, (height, width))
         except (UnidentifiedImageError, OSError) as e:
             raise DataError(f"could not read image {file}: {e}. Replace or remove it.") from None
-    y = np.asarray(labels, dtype=np.int64)
-    return Dataset(
-        X=X, y=y, task="classification", name=root.name, classes=[p.name for p in class_dirs]
-    )
+    return Dataset(X=X, y=y, task="classification", name=root.name, classes=classes)
+
+
+class ImageFiles:
+    """Image files decoded one at a time: ``images[i]`` is ``(pixels (C, H, W), label)``."""
+
+    def __init__(self, files, labels, grayscale: bool, size: tuple[int, int]) -> None:
+        self.files, self.labels, self.grayscale, self.size = files, labels, grayscale, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        pixels = decode(self.files[i], grayscale=self.grayscale, size=self.size)
+        return pixels, self.labels[i]
 
 
 def _pixels(image: Image.Image, grayscale: bool, size: tuple[int, int]) -> np.ndarray:

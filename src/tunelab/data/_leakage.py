@@ -106,7 +106,7 @@ def find_duplicates(
     names = list(parts)
     if pairs is None:
         pairs = [(b, a) for i, a in enumerate(names) for b in names[i + 1 :]]
-    ids = _row_ids(ds.X)
+    ids = _row_ids(ds.X) if ds.lazy is None else _ids_of(ds.lazy.digests)
     found = tuple(
         _pair(ids, name, np.asarray(parts[name]), o, np.asarray(parts[o])) for name, o in pairs
     )
@@ -163,6 +163,11 @@ def _row_ids(a: np.ndarray) -> np.ndarray:
     """An integer per sample, equal exactly when the samples' bytes are equal (128-bit hash)."""
     rows = np.ascontiguousarray(a).reshape(len(a), -1)
     digests = np.array([hashlib.blake2b(r, digest_size=16).digest() for r in rows], dtype="S16")
+    return _ids_of(digests)
+
+
+def _ids_of(digests: np.ndarray) -> np.ndarray:
+    """Equal integers for equal 16-byte sample hashes."""
     return np.unique(digests, return_inverse=True)[1].reshape(-1)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -30,6 +30,7 @@ __all__ = [
     "TableData",
     "NpzData",
     "ImageFolderData",
+    "PythonData",
 ]
 
 
@@ -97,13 +98,44 @@ class NpzData(_DataBase):
     task: Literal["auto", "classification", "regression"] = "auto"
 
 
-class ImageFolderData(_DataBase):
+class _Streamed(_DataBase):
+    """Options of sources that can be read sample by sample instead of held in memory."""
+
+    cache: Literal["auto", "memory", "none"] = Field(
+        "auto",
+        description="memory: decode every sample once and hold them (the fast path); none: "
+        "read them through a DataLoader every epoch; auto: memory when they fit memory_limit",
+    )
+    memory_limit: str | int = Field(
+        "2GB", description="auto caches the decoded samples when they take at most this (2GB)"
+    )
+    workers: int = Field(0, ge=0, description="DataLoader worker processes (cache: none)")
+
+    @model_validator(mode="after")
+    def _limit(self) -> _Streamed:
+        from tunelab.data._lazy import parse_bytes
+
+        parse_bytes(self.memory_limit)
+        return self
+
+
+class ImageFolderData(_Streamed):
     """A folder with one sub-folder of images per class."""
 
     source: Literal["images"]
     path: Path
     size: tuple[int, int] | None = Field(None, description="resize every image to [H, W]")
     grayscale: bool | None = None
+
+
+class PythonData(_Streamed):
+    """A torch Dataset of (input, target) from the user's factory, or a (train, test) pair
+    of them (the test part is then the sealed test: split.test: source)."""
+
+    source: Literal["python"]
+    factory: str = Field(description="module:function, e.g. mypkg.data:make_dataset")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    task: Literal["auto", "classification", "regression"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -221,7 +253,27 @@ def _npz(spec: NpzData, *, seed: int = 0) -> Dataset:
 def _images(spec: ImageFolderData, *, seed: int = 0) -> Dataset:
     from tunelab.data._images import load_image_folder
 
-    return load_image_folder(spec.path, size=spec.size, grayscale=spec.grayscale)
+    return load_image_folder(
+        spec.path,
+        size=spec.size,
+        grayscale=spec.grayscale,
+        cache=spec.cache,
+        memory_limit=spec.memory_limit,
+        workers=spec.workers,
+    )
+
+
+def _python(spec: PythonData, *, seed: int = 0) -> Dataset:
+    from tunelab.data._python import load_factory
+
+    return load_factory(
+        spec.factory,
+        spec.kwargs,
+        task=spec.task,
+        cache=spec.cache,
+        memory_limit=spec.memory_limit,
+        workers=spec.workers,
+    )
 
 
 for _info in BUILTINS[:6]:
@@ -238,3 +290,4 @@ SOURCES.register("csv", TableData, _table, groups=lambda o: bool(o.groups))
 SOURCES.register("parquet", TableData, _table, groups=lambda o: bool(o.groups))
 SOURCES.register("npz", NpzData, _npz, groups=lambda o: True)
 SOURCES.register("images", ImageFolderData, _images)
+SOURCES.register("python", PythonData, _python, own_test=True)

@@ -105,9 +105,11 @@ class Splits:
 
 
 def fingerprint(ds: Dataset, idx: np.ndarray) -> str:
-    """sha256 of the features and targets at ``idx`` (in index order), first 16 hex digits."""
+    """sha256 of the features and targets at ``idx`` (in index order), first 16 hex digits;
+    for a lazy data set, of each sample's hash (computed when its samples were streamed)."""
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(ds.X[idx]).tobytes())
+    features = ds.X[idx] if ds.lazy is None else ds.lazy.digests[idx]
+    h.update(np.ascontiguousarray(features).tobytes())
     h.update(np.ascontiguousarray(ds.y[idx]).tobytes())
     return h.hexdigest()[:16]
 
@@ -143,6 +145,11 @@ def make_splits(
     if test is not None:
         test = np.sort(np.asarray(test, np.int64))
         dev = np.setdiff1d(all_idx, test)
+    elif ds.test_is_sealed and spec.test != "source":
+        raise DataError(
+            f"{ds.name} comes with its own test part (the factory returned (train, test)), "
+            f"so it is the sealed test: set split.test: source (it is {spec.test})"
+        )
     elif spec.test == "source":
         if ds.source_test is None:
             raise DataError(f"split.test is `source` but {ds.name} has no test part of its own")

@@ -1,30 +1,40 @@
-"""An epoch of training: the batches (slices of a shuffled index tensor over data on the
-device, or a data-parallel rank's share of each), and the loop of optimizer steps over them."""
+"""An epoch of training: the batches, and the loop of optimizer steps over them.
+
+The batches are slices of a shuffled index tensor over data on the device (the fast path),
+the same slices read through a DataLoader (a lazy part, see ``data._lazy``), or, under DDP, a
+rank's share of each. All draw the same permutation from the same generator, so a lazy part
+trains on the same batches, in the same order, as the same part held in memory.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from tunelab.errors import SpecError
 from tunelab.train._ranks import Ranks
 
 if TYPE_CHECKING:
+    from tunelab.data._lazy import LazyPart
     from tunelab.train._plan import Plan
 
-__all__ = ["Batches", "epoch_runner"]
+__all__ = ["Batches", "StreamBatches", "batches_of", "epoch_runner"]
 
 
 class Batches:
-    """An epoch's batches: slices of a shuffled index tensor over data on the device."""
+    """An epoch's batches: slices of a shuffled index tensor over data on the device; under
+    DDP, this rank's contiguous share of each global batch (and its loss factor ``scale``)."""
 
     def __init__(
         self, train: tuple[torch.Tensor, torch.Tensor], plan: Plan, gen, ranks: Ranks | None = None
     ) -> None:
         self.X, self.y = train
-        self.n, self.gen, self.ranks = self.X.shape[0], gen, ranks
+        self.device = self.y.device
+        self.n, self.gen, self.ranks = self.y.shape[0], gen, ranks
         self.size = self.n if plan.full_batch else min(plan.spec.train.batch_size, self.n)
         # a lone last sample joins the batch before it (batch norm cannot train on one
         # sample); data-parallel: a last batch too small to give every rank a share, too
@@ -43,42 +53,96 @@ class Batches:
             self.aug_gen.manual_seed(seed + self.ranks.rank)
         if self.steps == 1:
             return None
-        return torch.randperm(self.n, device=self.X.device, generator=self.gen)
+        return torch.randperm(self.n, device=self.device, generator=self.gen)
 
-    def batch(self, order: torch.Tensor | None, s: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if order is None and self.ranks is None:
-            return self.X, self.y
-        end = self.n if s == self.steps - 1 else (s + 1) * self.size
-        idx = order[s * self.size : end] if order is not None else None
-        if self.ranks is None:
-            return self.X[idx], self.y[idx]
-        # data-parallel: this rank's contiguous share of the global batch
-        total = end - s * self.size
-        lo, hi = self.ranks.share(total)
-        self.scale = self.ranks.scale(hi - lo, total)
-        if idx is None:
-            return self.X[lo:hi], self.y[lo:hi]
-        idx = idx[lo:hi]
-        return self.X[idx], self.y[idx]
+    def slices(self, order: torch.Tensor) -> Iterator[torch.Tensor]:
+        for s in range(self.steps):
+            end = self.n if s == self.steps - 1 else (s + 1) * self.size
+            yield order[s * self.size : end]
+
+    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This epoch's ``(inputs, targets)`` batches, in a fresh order."""
+        order = self.order()
+        if self.ranks is not None:
+            yield from self._shares(order)
+        elif order is None:
+            yield self.X, self.y
+        else:
+            for idx in self.slices(order):
+                yield self.X[idx], self.y[idx]
+
+    def _shares(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Data-parallel: this rank's contiguous share of every global batch."""
+        for idx in self.slices(order) if order is not None else [None]:
+            total = self.n if idx is None else len(idx)
+            lo, hi = self.ranks.share(total)
+            self.scale = self.ranks.scale(hi - lo, total)
+            mine = slice(lo, hi) if idx is None else idx[lo:hi]
+            yield self.X[mine], self.y[mine]
+
+
+class StreamBatches(Batches):
+    """The same batches as :class:`Batches`, their inputs read through a DataLoader (workers,
+    pinned memory with CUDA) and moved to the device; the targets stay on the device."""
+
+    def __init__(self, train: tuple[LazyPart, torch.Tensor], plan: Plan, gen) -> None:
+        super().__init__(train, plan, gen)
+        self.part: LazyPart = train[0]
+        self.index_lists = _IndexLists()
+        self.loader = self.part.loader(self.index_lists)  # reads each epoch's lists
+
+    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = self.order()
+        if order is None:
+            order = torch.arange(self.n, device=self.device)
+        slices = list(self.slices(order)) if self.steps > 1 else [order]
+        positions = order.cpu().numpy()  # one sync per epoch: the loader's index lists
+        cuts = np.cumsum([len(s) for s in slices])[:-1]
+        self.index_lists.lists = [self.part.idx[p].tolist() for p in np.split(positions, cuts)]
+        for idx, xb in zip(slices, self.loader, strict=True):
+            yield xb.to(self.device, non_blocking=True), self.y[idx]
+
+
+class _IndexLists:
+    """The loader's batch sampler: this epoch's lists of data set indices."""
+
+    def __init__(self) -> None:
+        self.lists: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.lists)
+
+    def __len__(self) -> int:
+        return len(self.lists)
+
+
+def batches_of(train, plan: Plan, gen, ranks: Ranks | None = None) -> Batches:
+    """The batches of a training part: in memory (tensors) or lazy (a ``LazyPart``)."""
+    if isinstance(train[0], torch.Tensor):
+        return Batches(train, plan, gen, ranks)
+    if ranks is not None:
+        raise SpecError(
+            "data-parallel training (--nproc) needs the training data in memory: set "
+            "data.cache: memory, or train lazily on one process"
+        )
+    return StreamBatches(train, plan, gen)
 
 
 def epoch_runner(model, optimizer, loss_fn, schedule, batches: Batches, plan: Plan, progress):
     """``run_epoch(step) -> (sums, lr, step)``: one epoch of optimizer steps; ``sums`` holds
     the summed loss, the first non-finite step (-1: none) and each device metric's sum, all
     still on the device (the caller reads them at its sync point)."""
-    device, counted, steps = batches.X.device, plan.device_metrics, batches.steps
+    device, counted, steps = batches.device, plan.device_metrics, batches.steps
     take_step = _stepper(model, optimizer, loss_fn, plan, batches)
     ranks = batches.ranks
     check_every = max(1, steps // 10)
 
     def run_epoch(step: int) -> tuple[torch.Tensor, float, int]:
         model.train()
-        order = batches.order()
         loss_sum = torch.zeros((), device=device)
         sums = torch.zeros(len(counted), device=device)
         bad_step = torch.full((), -1, device=device, dtype=torch.long)
-        for s in range(steps):
-            xb, yb = batches.batch(order, s)
+        for s, (xb, yb) in enumerate(batches.epoch()):
             if plan.augment is not None:
                 xb = plan.augment(xb, batches.aug_gen)
             lr = schedule.apply(optimizer, step)

@@ -14,7 +14,7 @@ import torch
 
 from tunelab.evaluate import compute_metrics, greater_is_better
 from tunelab.spec import TrainSpec
-from tunelab.train._batches import Batches, epoch_runner
+from tunelab.train._batches import batches_of, epoch_runner
 from tunelab.train._callbacks import Callback, Prune, Stop, check_monitors
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._losses import build_loss, to_scores
@@ -23,6 +23,7 @@ from tunelab.train._ranks import ranks
 from tunelab.train._schedules import Schedule
 
 if TYPE_CHECKING:
+    from tunelab.data._lazy import LazyPart
     from tunelab.train._plan import Plan
 
 __all__ = [
@@ -138,15 +139,20 @@ def monitored(cfg: TrainSpec, *, has_val: bool) -> Watch | None:
 
 @torch.inference_mode()
 def predict(
-    model: torch.nn.Module, X: torch.Tensor, *, batch_size: int, bf16: bool = False
+    model: torch.nn.Module, X: torch.Tensor | LazyPart, *, batch_size: int, bf16: bool = False
 ) -> torch.Tensor:
-    """Raw model outputs for ``X`` in eval mode, as float32, in batches."""
+    """Raw model outputs for ``X`` (a tensor, or a lazy part read through its DataLoader) in
+    eval mode, as float32, in batches."""
     model.eval()
     outs = []
-    for start in range(0, X.shape[0], batch_size):
-        with torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=bf16):
-            outs.append(model(X[start : start + batch_size]).float())
-    return torch.cat(outs) if outs else torch.empty(0, device=X.device)
+    if isinstance(X, torch.Tensor):
+        device, chunks = X.device, (X[s : s + batch_size] for s in range(0, len(X), batch_size))
+    else:
+        device, chunks = X.device, X.chunks(batch_size)
+    for xb in chunks:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            outs.append(model(xb).float())
+    return torch.cat(outs) if outs else torch.empty(0, device=device)
 
 
 def fit(
@@ -167,11 +173,11 @@ def fit(
     on ``val`` (None: a refit). ``callbacks`` follow the plan's own (early stopping);
     ``checkpoint`` gets the state after each epoch, ``resume`` continues from one exactly."""
     # --- setup: optimizer, schedule (plan lr x factor, never read back), callbacks, watches
-    cfg, has_val, device = plan.spec.train, val is not None, train[0].device
+    cfg, has_val, device = plan.spec.train, val is not None, train[1].device
     epochs, gen = epochs or cfg.epochs, torch.Generator(device=device).manual_seed(seed)
     loss_fn = build_loss(plan.loss, device=device)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
-    batches, plateau = Batches(train, plan, gen, ranks()), plan.plateau_watch(has_val=has_val)
+    batches, plateau = batches_of(train, plan, gen, ranks()), plan.plateau_watch(has_val=has_val)
     lrs, up = [plan.lr] * len(optimizer.param_groups), plateau is not None and plateau.maximize
     schedule = Schedule(
         cfg.schedule, base_lrs=lrs, steps_per_epoch=batches.steps, epochs=epochs, maximize=up

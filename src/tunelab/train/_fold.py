@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tunelab._disk import load_weights
-from tunelab.data import Standardizer, fit_standardizer
+from tunelab.data import Standardizer, fit_stats
 from tunelab.errors import RunError
 from tunelab.evaluate import bootstrap_ci, compute_metrics
 from tunelab.models import build_model
@@ -88,17 +88,16 @@ def train_fold(
     fold to continue from.
     """
     plan = plan or prep.plan
-    stats = fit_standardizer(prep.ds.X[train_idx], plan.spec.data.preprocess)
+    stats = fit_stats(prep.ds, train_idx, plan.spec.data.preprocess)
     torch.manual_seed(seed)
     model = fold_model(prep, stats, plan).to(prep.device)
     t_idx = torch.as_tensor(train_idx, device=prep.device)
     val = None
     if val_idx is not None:
-        v_idx = torch.as_tensor(val_idx, device=prep.device)
-        val = (prep.X[v_idx], prep.y[v_idx])
+        val = (prep.inputs(val_idx), prep.y[torch.as_tensor(val_idx, device=prep.device)])
     history = fit(
         model,
-        (prep.X[t_idx], prep.y[t_idx]),
+        (prep.inputs(train_idx), prep.y[t_idx]),
         val,
         plan,
         seed=seed,
@@ -123,7 +122,7 @@ def evaluate_part(
     t_idx = torch.as_tensor(idx, device=prep.device)
     if out is None:
         batch = plan.spec.train.eval_batch_size
-        out = predict(model, prep.X[t_idx], batch_size=batch, bf16=plan.bf16)
+        out = predict(model, prep.inputs(idx), batch_size=batch, bf16=plan.bf16)
     loss = float(build_loss(plan.loss, device=prep.device)(out, prep.y[t_idx]))
     scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()
     return scores, part_metrics(prep, idx, scores, loss=loss)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunelab.data import Dataset, Splits, load_dataset, make_splits
+from tunelab.data import Dataset, LazyPart, Splits, load_dataset, make_splits
 from tunelab.errors import SpecError, did_you_mean
 from tunelab.evaluate import DEFAULT_METRICS, METRICS, Metric, get_metric
 from tunelab.plugins import LOSSES, OPTIMIZERS
@@ -321,13 +321,22 @@ def _resolve_augment(spec: Spec, data: DataShape):
 
 @dataclass
 class Prepared:
-    """Everything a fold needs, built once: the data on the device and the resolved plan."""
+    """Everything a fold needs, built once: the data on the device and the resolved plan.
+
+    ``X`` is None for a lazy data set (its inputs are read through a DataLoader, see
+    :meth:`inputs`); the targets ``y`` are always on the device."""
 
     ds: Dataset
     splits: Splits
-    X: torch.Tensor
+    X: torch.Tensor | None
     y: torch.Tensor
     plan: Plan
+
+    def inputs(self, idx: np.ndarray) -> torch.Tensor | LazyPart:
+        """The inputs of the samples at ``idx``: a tensor on the device, or a lazy part."""
+        if self.X is None:
+            return LazyPart(self.ds.lazy, np.asarray(idx, np.int64), self.device)
+        return self.X[torch.as_tensor(idx, device=self.device)]
 
     @property
     def spec(self) -> Spec:
@@ -380,7 +389,7 @@ def prepare(
         elif splits is None:
             splits = make_splits(ds, spec.split, seed=spec.seed)
         # a copy: built-in sources are read-only
-        X = torch.tensor(np.asarray(ds.X, dtype=np.float32), device=device)
+        X = None if ds.lazy is not None else torch.tensor(ds.X, dtype=torch.float32, device=device)
         y = torch.tensor(np.asarray(ds.y), device=device)
     if plan is None:
         earlier = reuse.plan if reuse is not None else None
