@@ -40,7 +40,7 @@ tune:
     model.hidden: {{choices: [[16], [32], [64]]}}
 """
 # fast heartbeats, a short grace: a killed machine's trial is stale within seconds
-ENV = {"TUNELAB_HEARTBEAT_S": "1", "TUNELAB_GRACE_S": "4", "PYTHONUNBUFFERED": "1"}
+ENV = {"TUNELAB_HEARTBEAT_S": "1", "TUNELAB_GRACE_S": "10", "PYTHONUNBUFFERED": "1"}
 
 
 @cache
