@@ -116,6 +116,13 @@ def tune(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="seconds for the search")
     ] = None,
+    objectives: Annotated[
+        str | None,
+        typer.Option(
+            "--objectives",
+            help="multi-objective: e.g. val.accuracy,latency_ms (also size_mb, params)",
+        ),
+    ] = None,
     workers: Annotated[
         int, typer.Option("--workers", "-w", help="worker processes on this machine")
     ] = 1,
@@ -144,7 +151,7 @@ def tune(
         result = tunelab.tune_study(
             spec,
             out=out,
-            overrides=set_ or [],
+            overrides=[*(set_ or []), *_objectives_override(objectives)],
             trials=trials,
             timeout=timeout,
             workers=workers,
@@ -171,6 +178,14 @@ def tune(
     if result.best_run is not None:
         report_folder(result.best_run.path, quiet=True)
     report_folder(result.path, quiet=quiet, storage=storage)
+
+
+def _objectives_override(text: str | None) -> list[str]:
+    """``--objectives a,b`` as the override ``tune.objectives=[a, b]`` (validated with the spec)."""
+    if text is None:
+        return []
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    return [f"tune.objectives=[{', '.join(names)}]"]
 
 
 @app.command()

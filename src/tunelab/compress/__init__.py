@@ -3,7 +3,8 @@ precision), each a run folder, each measured on accuracy with its interval, a pa
 against the original, size on disk, non-zero parameters and CPU latency.
 
 Also importable, as plumbing outside ``__all__``: ``Source`` (what a method plug-in works
-from), ``export_onnx``, ``latency_ms``, ``size_bytes``, ``nonzero_parameters``.
+from), ``export_onnx``, ``latency_ms``, ``size_bytes``, ``nonzero_parameters``, ``threads`` (also used by
+multi-objective tuning to measure each trial's costs).
 """
 
 from tunelab._lazy import lazy_exports
@@ -20,6 +21,7 @@ _PLUMBING = {
     "latency_ms": "_measure",
     "size_bytes": "_measure",
     "nonzero_parameters": "_measure",
+    "threads": "_measure",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS | _PLUMBING)

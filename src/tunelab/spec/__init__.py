@@ -53,6 +53,7 @@ from tunelab.spec._tree import (
     TrainSpec,
     TuneSpec,
 )
+from tunelab.spec._tune import COSTS, MeasureSpec, StopDominatedSpec, parse_pick
 from tunelab.train._losses import BCELoss, CrossEntropyLoss, HuberLoss, MAELoss, MSELoss
 from tunelab.train._optimizers import (
     FULL_BATCH_OPTIMIZERS,
@@ -129,6 +130,10 @@ __all__ = [
     "CISpec",
     "SealRef",
     "TuneSpec",
+    "StopDominatedSpec",
+    "MeasureSpec",
+    "COSTS",
+    "parse_pick",
     "OptimizerSpec",
     "ScheduleSpec",
     "LossSpec",

@@ -13,7 +13,22 @@ from tunelab.errors import did_you_mean
 from tunelab.plugins import PRUNERS, SAMPLERS, PositiveFloat
 from tunelab.plugins import Options as _Node
 
-__all__ = ["TuneSpec", "SpaceRange", "SpaceChoice", "SamplerSpec", "PrunerSpec"]
+__all__ = [
+    "TuneSpec",
+    "SpaceRange",
+    "SpaceChoice",
+    "SamplerSpec",
+    "PrunerSpec",
+    "StopDominatedSpec",
+    "MeasureSpec",
+    "COSTS",
+    "parse_pick",
+]
+
+# what a multi-objective study can measure of each trial's model besides its val metrics
+# (all three are minimised): CPU latency at batch 1, weights on disk, non-zero parameters
+COSTS = ("latency_ms", "size_mb", "params")
+_PICK_OPS = ("<=", ">=", "<", ">")
 
 
 def expand_shorthand(field: str):
@@ -116,12 +131,15 @@ def _space_entry(path: str, entry: Any) -> Any:
 class SamplerSpec(_Node):
     """How trials choose their parameters: one of Optuna's samplers, by name."""
 
-    name: str = Field("tpe", description="grid, random, tpe, cmaes, qmc, gp, or a plug-in's name")
+    name: str = Field(
+        "tpe", description="grid, random, tpe, nsga2, cmaes, qmc, gp, or a plug-in's name"
+    )
     seed: int | None = Field(None, description="defaults to the spec's seed")
     n_startup_trials: int = Field(
         8, ge=0, description="random trials before tpe/gp model the space"
     )
     multivariate: bool = Field(True, description="tpe: model parameters jointly")
+    population_size: int = Field(10, ge=2, description="nsga2: trials per generation")
 
     @field_validator("name")
     @classmethod
@@ -161,6 +179,52 @@ class PrunerSpec(_Node):
         return _registered(PRUNERS, value)
 
 
+class StopDominatedSpec(_Node):
+    """Early stopping of a multi-objective study (Optuna's pruners are single-objective).
+
+    After each epoch a trial's objectives (its val metrics at that epoch and its measured
+    costs) are compared with every completed trial's at the same step: the trial stops when one
+    of them is at least ``margin`` better on every val objective and no worse on every cost.
+    ``null`` runs every trial to the end.
+    """
+
+    margin: float = Field(
+        0.02, ge=0.0, description="how much better (in the val metric's units) a trial must be"
+    )
+    n_startup_trials: int = Field(2, ge=1, description="completed trials before any stop")
+    n_warmup_steps: int = Field(1, ge=0, description="steps (epochs) that never stop")
+
+
+class MeasureSpec(_Node):
+    """How a multi-objective study measures latency_ms (CPU, batch 1, median of repeats)."""
+
+    threads: int = Field(1, ge=1, description="CPU threads fixed while measuring")
+    repeats: int = Field(30, ge=1, description="timed forward passes (after 3 warm-up ones)")
+
+
+def parse_pick(text: str, objectives: list[str]) -> tuple[str, str | None, float | None]:
+    """``latency_ms<=2`` -> ("latency_ms", "<=", 2.0); ``val.accuracy`` -> (name, None, None)."""
+    for op in _PICK_OPS:
+        name, found, bound = text.partition(op)
+        if found:
+            name = name.strip()
+            try:
+                number = float(bound)
+            except ValueError:
+                raise ValueError(
+                    f"tune.pick {text!r}: expected <objective>{op}<number>; got {bound.strip()!r}"
+                ) from None
+            break
+    else:
+        name, op, number = text.strip(), None, None
+    if name not in objectives:
+        raise ValueError(
+            f"tune.pick {text!r}: {name!r} is not one of tune.objectives "
+            f"({', '.join(objectives)}){did_you_mean(name, objectives)}"
+        )
+    return name, op, number
+
+
 class TuneSpec(_Node):
     """What to search, how, and for how long (``tunelab tune``)."""
 
@@ -172,6 +236,19 @@ class TuneSpec(_Node):
         None, description="val.<metric> or val.loss; default val.accuracy or val.rmse by task"
     )
     direction: Literal["auto", "maximize", "minimize"] = "auto"
+    objectives: list[str] | None = Field(
+        None,
+        min_length=2,
+        description="multi-objective: val.<metric>, latency_ms, size_mb or params; the result "
+        "is the Pareto front",
+    )
+    pick: list[str] | None = Field(
+        None,
+        description="multi-objective: which front trial is refit and tested, e.g. "
+        "[latency_ms<=2, val.accuracy]; default: the best on the first objective",
+    )
+    stop_dominated: StopDominatedSpec | None = Field(default_factory=StopDominatedSpec)
+    measure: MeasureSpec = Field(default_factory=MeasureSpec)
     space: dict[str, list[Any] | SpaceRange | SpaceChoice] = Field(min_length=1)
     refit: bool = Field(True, description="refit the best on all non-test data, test it once")
     refit_seeds: int = Field(
@@ -181,6 +258,40 @@ class TuneSpec(_Node):
         "the test metrics (each refit is one logged look at the test part)",
     )
     top: int = Field(10, ge=1, description="rows of the final table")
+
+    @field_validator("pick", mode="before")
+    @classmethod
+    def _one_pick(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("objectives")
+    @classmethod
+    def _objective_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = []
+        for text in value:
+            text = text.strip()
+            side, dot, metric = text.partition(".")
+            if not dot:
+                side, _, metric = text.partition("_")
+            if text in COSTS or (side == "val" and metric):
+                names.append(text if text in COSTS else f"val.{metric}")
+                continue
+            if side == "test":
+                raise ValueError(f"{text!r}: the test part is sealed; tune on val.<metric>")
+            known = [*COSTS, "val.accuracy", "val.loss", "val.rmse", "val.f1_macro"]
+            raise ValueError(
+                f"unknown objective {text!r}{did_you_mean(text, known)}; expected val.<metric>, "
+                f"{', '.join(COSTS)}"
+            )
+        if len(set(names)) < len(names):
+            raise ValueError(f"an objective is named twice: {', '.join(names)}")
+        if not any(n.startswith("val.") for n in names):
+            raise ValueError(
+                f"at least one objective must be a val metric (val.accuracy, ...); got {names}"
+            )
+        return names
 
     @field_validator("sampler", "pruner", mode="before")
     @classmethod
@@ -200,4 +311,28 @@ class TuneSpec(_Node):
     def _budget(self) -> TuneSpec:
         if self.trials is None and self.timeout is None:
             raise ValueError("set tune.trials, tune.timeout or both")
+        if self.objectives is None:
+            if self.pick is not None:
+                raise ValueError("tune.pick needs tune.objectives (a multi-objective study)")
+            return self
+        if self.objective is not None:
+            raise ValueError("set tune.objective (one) or tune.objectives (several), not both")
+        if self.direction != "auto":
+            raise ValueError(
+                "tune.direction applies to one objective; each of tune.objectives has its own "
+                "(val metrics by their greater_is_better, latency_ms, size_mb, params minimised)"
+            )
+        if "pruner" in self.model_fields_set and self.pruner.name != "none":
+            raise ValueError(
+                f"tune.pruner {self.pruner.name}: Optuna's pruners are single-objective; a "
+                "multi-objective study stops a trial once a completed trial dominates it at the "
+                "same epoch by tune.stop_dominated.margin (set that, or drop tune.pruner)"
+            )
+        self.pruner = PrunerSpec(name="none")
+        for text in self.pick or []:
+            parse_pick(text, self.objectives)
+        if sum(parse_pick(t, self.objectives)[1] is None for t in self.pick or []) > 1:
+            raise ValueError(
+                f"tune.pick {self.pick}: at most one objective to rank by, the rest constraints"
+            )
         return self

@@ -53,6 +53,8 @@ def metric_values(metrics: dict | None) -> dict[str, float]:
 
 def _value(trial: optuna.trial.FrozenTrial) -> str:
     folds = result_of(trial).get("fold_values") or []
+    if trial.state == TrialState.COMPLETE and len(trial.values) > 1:  # multi-objective
+        return " ".join(_num(v) for v in trial.values)
     if trial.state == TrialState.COMPLETE:
         if len(folds) > 1:
             return f"{_num(float(np.mean(folds)))} ± {_num(float(np.std(folds, ddof=1)))}"
@@ -71,6 +73,17 @@ def curse_note(curse: dict | None) -> str:
         f" ({curse['caveat']}; bias-corrected BBC-CV estimate {_num(bbc['estimate'])} "
         f"[{_num(bbc['low'])}, {_num(bbc['high'])}])"
     )
+
+
+def _goal(spec, metric: str, maximize: bool) -> str:
+    """``median pruner, maximise val.accuracy``, or a multi-objective study's objectives."""
+    if not spec.tune.objectives:
+        return (
+            f"{spec.tune.pruner.name} pruner, {'maximise' if maximize else 'minimise'} val.{metric}"
+        )
+    rule = spec.tune.stop_dominated
+    stop = f"dominated trials stopped (margin {rule.margin:g})" if rule else "no early stopping"
+    return f"objectives {', '.join(spec.tune.objectives)} (Pareto front), {stop}"
 
 
 class StudyConsole:
@@ -108,7 +121,7 @@ class StudyConsole:
             budget.append(f"{spec.tune.timeout:g}s")
         self.rich.print(
             f"study {spec.name}: {len(spec.tune.space)} parameters, {spec.tune.sampler.name} sampler, "
-            f"{spec.tune.pruner.name} pruner, {'maximise' if maximize else 'minimise'} val.{metric} | "
+            f"{_goal(spec, metric, maximize)} | "
             f"{prep.ds.name}, {parts}, test {len(splits.test)} sealed | {' / '.join(budget)} | "
             f"{workers} worker(s) | -> {folder}",
             markup=False,
@@ -183,7 +196,7 @@ class StudyConsole:
     def _best(self) -> float | None:
         try:
             return self._study.best_value
-        except ValueError:
+        except (ValueError, RuntimeError):  # none yet, or several objectives (no one best)
             return None
 
     def _line(self, trial) -> None:
@@ -264,6 +277,40 @@ class StudyConsole:
         )
         for path, value in (result_of(best).get("values") or {}).items():
             self.rich.print(f"  {path}: {value}", markup=False)
+
+    def front(self, study: optuna.Study, result, objectives) -> None:
+        """A multi-objective study's Pareto front, one row per trial, and the picked one."""
+        if not self.results:
+            return
+        names = [o.name for o in objectives]
+        table = Table(
+            title="Pareto front ("
+            + ", ".join(f"{o.name} {'max' if o.maximize else 'min'}" for o in objectives)
+            + ")",
+            show_edge=False,
+            header_style="bold",
+        )
+        for col in ("trial", *names, "picked", "params"):
+            table.add_column(col, justify="left" if col == "params" else "right")
+        for row in result.front:
+            table.add_row(
+                str(row["number"]),
+                *(_num(row["values"][n]) for n in names),
+                "*" if row["number"] == result.best_number else "",
+                format_params(row["params"]),
+            )
+        self.rich.print(table)
+        trials = study.get_trials(deepcopy=False)
+        counts = {s: sum(t.state == s for t in trials) for s in TrialState}
+        self.rich.print(
+            f"{len(trials)} trials: {counts[TrialState.COMPLETE]} complete "
+            f"({len(result.front)} on the front), {counts[TrialState.PRUNED]} stopped "
+            f"(dominated), {counts[TrialState.FAIL]} failed; {time.time() - self._started:.0f}s",
+            markup=False,
+        )
+        picked = result.pick["trial"]
+        if picked is not None:
+            self.rich.print(f"picked: trial {picked} ({result.pick['rule']})", markup=False)
 
     def refit(self, result) -> None:
         if result.test_metrics is None or not self.results:

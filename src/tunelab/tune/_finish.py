@@ -18,6 +18,7 @@ from tunelab.runs import Run, read_json, write_json
 from tunelab.spec import Spec, dump_spec, parse_spec, set_values
 from tunelab.train import Console, train
 from tunelab.tune._console import StudyConsole, metric_values, result_of
+from tunelab.tune._front import pick_trial
 from tunelab.tune._open import OpenStudy
 from tunelab.tune._seal import log_test_evaluation
 from tunelab.tune._significance import best_vs_runner_up
@@ -46,6 +47,11 @@ class StudyResult:
     nested: dict[str, Any] | None = field(default=None)
     best_vs_runner_up: dict[str, Any] | None = None
     winners_curse: dict[str, Any] | None = None  # the best-of-N caveat and its BBC-CV estimate
+    # multi-objective: the Pareto front ([{number, values: {objective: v}, params}]) and the
+    # pick rule ({rule, trial}); ``best_*`` are then the picked trial's (None: none met the rule)
+    front: list[dict[str, Any]] | None = None
+    pick: dict[str, Any] | None = None
+    objectives: dict[str, str] | None = None  # multi-objective: {objective: direction}
 
 
 def finish(opened: OpenStudy, console: StudyConsole) -> StudyResult:
@@ -64,6 +70,8 @@ def finish(opened: OpenStudy, console: StudyConsole) -> StudyResult:
             f"no trial of {len(frozen)} completed ({counts['PRUNED']} pruned, {counts['FAIL']} failed); "
             f"reasons: {'; '.join(reasons[:5])}"
         )
+    if opened.objectives:
+        return _finish_front(opened, console, counts)
     best = study.best_trial
     values = result_of(best).get("values", {})
     best_spec = trial_spec(spec, values)
@@ -100,9 +108,60 @@ def finish(opened: OpenStudy, console: StudyConsole) -> StudyResult:
     return result
 
 
-def _write_result(result: StudyResult, best: FrozenTrial) -> None:
+def _finish_front(opened: OpenStudy, console: StudyConsole, counts: dict) -> StudyResult:
+    """A multi-objective study's results: the Pareto front (Optuna's ``best_trials``), the
+    trial ``tune.pick`` chooses (see :func:`pick_trial`), its refit and one test look."""
+    study, folder, spec, prep = opened.study, opened.folder, opened.spec, opened.prep
+    objectives = opened.objectives
+    front = sorted(study.best_trials, key=lambda t: t.number)
+    picked, rule = pick_trial(front, objectives, spec.tune.pick)
+    names = [o.name for o in objectives]
+    first = names.index(f"val.{opened.metric}")
+    result = StudyResult(
+        path=folder,
+        best_number=picked.number if picked else None,
+        best_value=float(picked.values[first]) if picked else None,
+        best_params=result_of(picked).get("values", {}) if picked else {},
+        objective=f"val.{opened.metric}",
+        direction="maximize" if opened.maximize else "minimize",
+        counts=counts,
+        front=[
+            {
+                "number": t.number,
+                "values": dict(zip(names, map(float, t.values), strict=True)),
+                "params": result_of(t).get("values", {}),
+                "refit_epochs": _refit_epochs(t),
+            }
+            for t in front
+        ],
+        pick={"rule": rule, "trial": picked.number if picked else None},
+        objectives={o.name: "maximize" if o.maximize else "minimize" for o in objectives},
+    )
+    console.front(study, result, objectives)
+    if picked is None:
+        console.note(f"no front trial meets tune.pick ({rule}): nothing refit, the test unseen")
+    else:
+        best_spec = trial_spec(spec, result.best_params)
+        (folder / "best.yaml").write_text(dump_spec(best_spec), encoding="utf-8")
+        if spec.tune.refit and len(prep.splits.test):
+            result.best_run, result.test_metrics = _refit(
+                picked, best_spec, folder, prep=prep, seeds=spec.tune.refit_seeds
+            )
+            console.refit(result)
+    _write_result(result, picked)
+    return result
+
+
+def _write_result(result: StudyResult, best: FrozenTrial | None) -> None:
     folder = result.path
     seeds = folder / "best_seeds" / "seeds.json"
+    front = {}
+    if result.front is not None:
+        front = {
+            "objectives": result.objectives,
+            "front": result.front,
+            "pick": result.pick,
+        }
     write_json(
         folder / "result.json",
         {
@@ -112,11 +171,12 @@ def _write_result(result: StudyResult, best: FrozenTrial) -> None:
             "objective": result.objective,
             "direction": result.direction,
             "counts": result.counts,
-            "refit_epochs": _refit_epochs(best),
+            "refit_epochs": _refit_epochs(best) if best is not None else None,
             "winners_curse": result.winners_curse,
             "test": result.test_metrics,
             "best_vs_runner_up": result.best_vs_runner_up,
             "refit_seeds": read_json(seeds)["summary"] if seeds.is_file() else None,
+            **front,
         },
     )
 

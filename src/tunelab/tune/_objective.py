@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import torch
 
 from tunelab.errors import TunelabError
 from tunelab.runs import append_jsonl, write_json
@@ -42,6 +43,7 @@ from tunelab.train import (
     to_scores,
     train_fold,
 )
+from tunelab.tune._front import FrontStop, measure_costs
 from tunelab.tune._noise import SAMPLES_ATTR
 from tunelab.tune._space import Param, sample, trial_spec
 from tunelab.tune._study import disk_trouble
@@ -65,6 +67,9 @@ class TrialContext:
     prunes: bool = True  # False with `pruner: none`
     needs_samples: bool = False  # the pruner reads the validation sizes (noise)
     proportion: bool = False  # the objective's metric is a share of the samples
+    objectives: list = field(default_factory=list)  # tune.objectives (``_front.Objective``)
+    stop_dominated: Any = None  # tune.stop_dominated: the rule of ``_front.FrontStop``
+    measure: Any = None  # tune.measure: how latency_ms is measured
 
     @property
     def key(self) -> str:
@@ -84,6 +89,9 @@ class Outcome:
     params: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     error: dict[str, str] | None = None  # an exception's type, message and traceback
+    values: list[float] | None = None  # a multi-objective trial's, in tune.objectives' order
+    # a multi-objective trial's per-step val objectives ("steps") and measured "costs"
+    front: dict[str, Any] | None = None
 
 
 class _Report(Callback):
@@ -162,13 +170,16 @@ def _error(exc: BaseException, text: str) -> dict[str, str]:
 
 def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folder: Path) -> Outcome:
     spec = trial_spec(ctx.base, outcome.params)
-    extra = [] if ctx.metric == "loss" else [ctx.metric]
+    extra = sorted(({o.metric for o in ctx.objectives if o.metric} | {ctx.metric}) - {"loss"})
     prep = prepare(spec, reuse=ctx.prep, extra_metrics=extra)
     folds = prep.splits.folds
     epochs = spec.train.epochs
     restore = bool(spec.train.early_stopping and spec.train.early_stopping.restore_best)
     histories: list[list[dict]] = []
     scores: list[_EpochScores] = []
+    costs: dict[str, float] = {}  # a multi-objective trial's, measured after its first epoch
+    if ctx.objectives:
+        outcome.front = {"steps": {}, "costs": costs}
     if ctx.needs_samples:  # the noise pruner: how many samples stand behind each step
         info = {"n": [len(f.val) for f in folds], "epochs": epochs, "proportion": ctx.proportion}
         trial.set_user_attr(SAMPLES_ATTR, info)
@@ -176,6 +187,10 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
         # no pruner, no per-epoch reports: the curves are in history.jsonl, not worth a write each
         report = ctx.prunes and not ctx.wilcoxon
         callbacks: list[Callback] = [_Report(trial, ctx.key, offset=k * epochs)] if report else []
+        if ctx.objectives:
+            callbacks = [
+                _front_stop(trial, ctx, prep, fold, folder, offset=k * epochs, costs=costs)
+            ]
         scores.append(_EpochScores(prep))
         tag = {"fold": k} if len(folds) > 1 else {}
         _, history, _ = train_fold(
@@ -186,6 +201,8 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
             callbacks=[*callbacks, scores[-1]],
             on_epoch=lambda row, tag=tag: append_jsonl(folder / "history.jsonl", tag | row),
         )
+        if ctx.objectives:
+            outcome.front["steps"].update(callbacks[0].steps)
         if history.failure:
             where = f" (fold {k + 1} of {len(folds)})" if len(folds) > 1 else ""
             return _done(outcome, "FAIL", reason=history.failure + where)
@@ -216,7 +233,36 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
         val_score=np.concatenate([s.scores[choice.epoch] for s in scores]),
         epoch=np.int64(choice.epoch),
     )
+    if ctx.objectives:
+        outcome.values = _front_values(ctx, histories, choice.epoch, costs)
+        if not all(math.isfinite(v) for v in outcome.values):
+            return _done(outcome, "FAIL", reason=f"an objective is not finite: {outcome.values}")
     return _done(outcome, "COMPLETE", value=choice.value)
+
+
+def _front_stop(trial, ctx: TrialContext, prep: Prepared, fold, folder: Path, *, offset, costs):
+    """The multi-objective trial's callback: costs measured on a validation sample's input."""
+    x = prep.inputs(fold.val[:1])
+    if not isinstance(x, torch.Tensor):  # a lazy part: a zero input of the sample's shape
+        x = torch.zeros((1, *prep.ds.in_shape))
+    names = [o.name for o in ctx.objectives if o.key is None]
+    measure = lambda model: measure_costs(model, x, names, measure=ctx.measure, folder=folder)  # noqa: E731
+    return FrontStop(
+        trial, ctx.objectives, ctx.stop_dominated, offset=offset, measure_fn=measure, costs=costs
+    )
+
+
+def _front_values(ctx: TrialContext, histories, epoch: int, costs: dict) -> list[float]:
+    """Each objective of a completed multi-objective trial: a val metric's mean over folds at
+    the refit rule's epoch, or the measured cost."""
+    out = []
+    for o in ctx.objectives:
+        if o.key is None:
+            out.append(float(costs[o.name]))
+            continue
+        at = [next(r for r in rows if r["epoch"] == epoch).get(o.key) for rows in histories]
+        out.append(float(np.mean([math.nan if v is None else v for v in at])))
+    return out
 
 
 def _done(

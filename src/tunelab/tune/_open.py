@@ -18,10 +18,11 @@ import optuna
 
 from tunelab.errors import RunError, SpecError
 from tunelab.evaluate import get_metric, greater_is_better
-from tunelab.plugins import PRUNERS
+from tunelab.plugins import PRUNERS, SAMPLERS
 from tunelab.runs import ensure_writable, read_json, write_json
 from tunelab.spec import Spec, dump_spec, load_spec
 from tunelab.train import Prepared, prepare
+from tunelab.tune._front import Objective, objectives_of, val_metric
 from tunelab.tune._objective import TrialContext
 from tunelab.tune._samplers import build_pruner, build_sampler
 from tunelab.tune._seal import seal, with_seal
@@ -47,23 +48,18 @@ class OpenStudy:
     seed: int  # the sampler's seed
     interrupted: list[int]  # trials a dead worker left RUNNING, marked FAIL on opening
     done_before: int  # trials in the storage when it was opened
+    objectives: list[Objective]  # a multi-objective study's (empty for one objective)
 
 
 def objective_of(spec: Spec, task: str) -> tuple[str, bool]:
-    """(metric, maximize) from ``tune.objective`` (``val.accuracy``, ``val_loss``, ...)."""
+    """(metric, maximize) from ``tune.objective`` (``val.accuracy``, ``val_loss``, ...); in a
+    multi-objective study, the first val objective's (it drives the refit rule's epoch)."""
+    front = objectives_of(spec, task)
+    if front:
+        first = next(o for o in front if o.metric is not None)
+        return first.metric, first.maximize
     text = spec.tune.objective or ("val.accuracy" if task == "classification" else "val.rmse")
-    side, dot, metric = text.partition(".")  # val.f1_macro
-    if not dot:
-        side, _, metric = text.partition("_")  # val_loss
-    if side == "test":
-        raise SpecError(f"tune.objective {text!r}: the test part is sealed; tune on val.<metric>")
-    if side != "val" or not metric:
-        raise SpecError(f"tune.objective: expected val.<metric> or val.loss; got {text!r}")
-    if metric != "loss" and get_metric(metric).task != task:
-        raise SpecError(
-            f"tune.objective: {metric} is a {get_metric(metric).task} metric, but "
-            f"this is a {task} task"
-        )
+    metric = val_metric(text, task)
     direction = spec.tune.direction
     maximize = direction == "maximize" or (direction == "auto" and greater_is_better(metric))
     pruner = PRUNERS.get(spec.tune.pruner.name)
@@ -103,6 +99,11 @@ def study_spec(
     params = parse_space(spec.tune, spec)  # every entry checked before any data is loaded
     if spec.tune.sampler.name == "grid":
         grid_space(params)  # a space the grid cannot enumerate fails before the folder is made
+    if spec.tune.objectives and SAMPLERS.get(spec.tune.sampler.name).extra.get("single_objective"):
+        raise SpecError(
+            f"tune.sampler {spec.tune.sampler.name} handles one objective; with tune.objectives "
+            "use nsga2, tpe, random, qmc, gp or grid"
+        )
     return spec, params
 
 
@@ -128,6 +129,7 @@ def open_study(
     ensure_writable(folder, what="study folder")
     prep = prep or prepare(spec)
     metric, maximize = objective_of(spec, prep.ds.task)
+    objectives = objectives_of(spec, prep.ds.task)
     sealed = seal(folder, prep.ds, prep.splits)
     spec = _record_spec(folder, spec, resume=resume, sealed=sealed)
     storage = _storage_for(folder, storage, resume=resume)
@@ -142,6 +144,7 @@ def open_study(
             "name": spec.name,
             "objective": f"val.{metric}",
             "direction": "maximize" if maximize else "minimize",
+            **_front_meta(objectives),
             "storage": None if storage is None else redact(url),
             "trials": total,
             "timeout": spec.tune.timeout,
@@ -153,7 +156,7 @@ def open_study(
         study_name=spec.name,
         storage=storage_obj,
         load_if_exists=True,
-        direction="maximize" if maximize else "minimize",
+        directions=[_direction(o.maximize) for o in objectives] or [_direction(maximize)],
         sampler=build_sampler(spec.tune.sampler, params, seed=seed),
         pruner=build_pruner(spec.tune.pruner),
     )
@@ -168,7 +171,22 @@ def open_study(
     return OpenStudy(
         spec, params, folder, prep, metric, maximize, study, storage, total, seed,
         interrupted=interrupted, done_before=len(study.get_trials(deepcopy=False)),
+        objectives=objectives,
     )  # fmt: skip
+
+
+def _direction(maximize: bool) -> str:
+    return "maximize" if maximize else "minimize"
+
+
+def _front_meta(objectives: list[Objective]) -> dict:
+    """study.json's record of a multi-objective study's objectives (none for one objective)."""
+    if not objectives:
+        return {}
+    return {
+        "objectives": [o.name for o in objectives],
+        "directions": [_direction(o.maximize) for o in objectives],
+    }
 
 
 def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path) -> TrialContext:
@@ -185,6 +203,9 @@ def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path)
         prunes=spec.tune.pruner.name != "none",
         needs_samples=bool(PRUNERS.get(spec.tune.pruner.name).extra.get("needs_samples")),
         proportion=_proportion(metric),
+        objectives=objectives_of(spec, prep.ds.task),
+        stop_dominated=spec.tune.stop_dominated,
+        measure=spec.tune.measure,
     )
 
 

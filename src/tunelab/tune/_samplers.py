@@ -1,6 +1,7 @@
 """Optuna's samplers and pruners, registered by name (they stay Optuna's classes).
 
-A sampler plug-in's builder is ``build(options, params, *, seed) -> optuna sampler``; a
+A sampler registered with ``single_objective=True`` is refused for ``tune.objectives``
+(every other built-in handles several objectives). A sampler plug-in's builder is ``build(options, params, *, seed) -> optuna sampler``; a
 pruner's is ``build(options) -> optuna pruner``. ``options`` is the spec's ``tune.sampler`` /
 ``tune.pruner`` node; Optuna is imported when a study is built, not when a spec is read.
 """
@@ -53,6 +54,12 @@ def _tpe(spec, params, *, seed):
         )
 
 
+def _nsga2(spec, params, *, seed):
+    import optuna
+
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=spec.population_size)
+
+
 def _qmc(spec, params, *, seed):
     import optuna
 
@@ -80,7 +87,16 @@ def _cmaes(spec, params, *, seed):
 SAMPLERS.register("grid", None, _grid, summary="every combination of a finite space, in order")
 SAMPLERS.register("random", None, _random, summary="independent uniform draws")
 SAMPLERS.register("tpe", None, _tpe, summary="Tree-structured Parzen Estimator (default)")
-SAMPLERS.register("cmaes", None, _cmaes, summary="CMA-ES over continuous ranges (needs cmaes)")
+SAMPLERS.register(
+    "nsga2", None, _nsga2, summary="NSGA-II genetic search (for tune.objectives: a Pareto front)"
+)
+SAMPLERS.register(
+    "cmaes",
+    None,
+    _cmaes,
+    summary="CMA-ES over continuous ranges (needs cmaes; one objective only)",
+    single_objective=True,
+)
 SAMPLERS.register("qmc", None, _qmc, summary="quasi-Monte Carlo (Sobol) draws")
 SAMPLERS.register("gp", None, _gp, summary="Gaussian-process Bayesian optimisation")
 

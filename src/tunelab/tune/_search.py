@@ -108,10 +108,14 @@ def _record(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
                 "refit_epochs": outcome.refit_epochs,
                 "seconds": round(outcome.seconds, 3),
                 "reason": outcome.reason,
+                # multi-objective: the val objectives at each step and the measured costs,
+                # what later trials' dominated-stopping compares with (``_front.FrontStop``)
+                **(outcome.front or {}),
             },
         )
         if outcome.state == "COMPLETE":
-            _tell(study, trial, outcome.value, TrialState.COMPLETE)
+            value = outcome.values if outcome.values is not None else outcome.value
+            _tell(study, trial, value, TrialState.COMPLETE)
         elif outcome.state == "PRUNED":
             _tell(study, trial, None, TrialState.PRUNED)
         else:
@@ -123,7 +127,7 @@ def _record(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
         pass
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None, state: TrialState) -> None:
+def _tell(study: optuna.Study, trial: optuna.Trial, value, state: TrialState) -> None:
     """``study.tell``; the grid sampler's ``study.stop()`` on an exhausted grid is harmless here.
 
     Optuna stores the trial's state in a ``finally`` even when the sampler's after-trial hook

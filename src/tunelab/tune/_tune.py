@@ -62,6 +62,11 @@ def tune_study(
     )
     folder = Path(out) if out is not None else Path("studies") / spec.name
     ray = _executor(executor, address, trial_cpus, trial_gpus, nested=nested)
+    if nested and spec.tune.objectives:
+        raise SpecError(
+            "--nested scores each outer fold by one best trial; a multi-objective study "
+            "(tune.objectives) has a front: drop one of them"
+        )
     if nested and not spec.tune.refit:
         raise SpecError(
             "--nested scores each outer fold by the refit of its best: remove tune.refit: false"
