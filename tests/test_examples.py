@@ -45,3 +45,25 @@ def test_other_examples_learn(cli, root, tmp_path, example, floor):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / example / "metrics.json").read_text())
     assert metrics["test"]["accuracy"]["value"] >= floor
+
+
+@pytest.mark.slow
+def test_digits_front_gives_a_front_of_three_or_more(cli, root, tmp_path):
+    out = tmp_path / "front"
+    result = cli("tune", str(root / "examples/digits_front.yaml"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    stored = json.loads((out / "result.json").read_text())
+    assert sum(stored["counts"].values()) == 30
+    front = stored["front"]
+    assert len(front) >= 3
+    names = list(stored["objectives"])
+    assert names == ["val.accuracy", "latency_ms"]
+    for a in front:  # non-dominated among themselves
+        for b in front:
+            if a is not b:
+                acc, lat = (b["values"][n] - a["values"][n] for n in names)
+                assert not (acc >= 0 and lat <= 0 and (acc > 0 or lat < 0))
+    assert "Pareto front (val.accuracy max, latency_ms min)" in result.stdout
+    picked = stored["pick"]["trial"]
+    assert picked in [f["number"] for f in front] and (out / "best" / "metrics.json").is_file()
+    assert 'id="fig-front"' in (out / "report.html").read_text()

@@ -230,14 +230,26 @@ def study_figures(info: StudyInfo, study) -> dict[str, str]:
 
     finished = [t for t in info.trials if t.state == "COMPLETE"]
     figures: dict[str, str | None] = {}
-    if finished:
+    multi = info.objectives is not None
+    if multi and finished:
+        figures["front"] = _draw(lambda: _front(info))
+    elif finished:
         figures["history"] = _draw(lambda: ov.plot_optimization_history(study))
     if any(t.intermediate for t in info.trials):
         figures["intermediate"] = _draw(lambda: _intermediate(info))
     varied = [p for p in info.params if len({repr(t.params.get(p)) for t in finished}) > 1]
     if len(finished) >= 2 and varied:
-        figures["parallel"] = _draw(lambda: ov.plot_parallel_coordinate(study, params=varied))
-        figures["slice"] = _draw(lambda: ov.plot_slice(study, params=varied))
+        first = (lambda t: t.values[0]) if multi else None  # the study's first objective
+        names = list(info.objectives or [])
+        for fid, plot in (("parallel", ov.plot_parallel_coordinate), ("slice", ov.plot_slice)):
+            figures[fid] = _draw(
+                lambda plot=plot: plot(
+                    study,
+                    params=varied,
+                    target=first,
+                    target_name=names[0] if multi else "Objective Value",
+                )
+            )
     if info.importance:
         figures["importance"] = _draw(lambda: _importance(info))
     if any(
@@ -246,6 +258,37 @@ def study_figures(info: StudyInfo, study) -> dict[str, str]:
     ):
         figures["timeline"] = _draw(lambda: ov.plot_timeline(study))
     return {k: v for k, v in figures.items() if v}
+
+
+def _front(info: StudyInfo):
+    """A multi-objective study's completed trials on its first two objectives (first on the
+    y axis); the front joined by a line, the picked trial ringed, stopped trials left out."""
+    import matplotlib.pyplot as plt
+
+    names = list(info.objectives)
+    done = [t for t in info.trials if t.state == "COMPLETE" and t.values]
+    front = sorted((t for t in done if t.number in info.front), key=lambda t: t.values[1])
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    ax.scatter(
+        [t.values[1] for t in done], [t.values[0] for t in done], s=14, color="grey",
+        alpha=0.6, label="completed",
+    )  # fmt: skip
+    ax.plot(
+        [t.values[1] for t in front], [t.values[0] for t in front], "o-", color=TRAIN, ms=5,
+        label=f"Pareto front ({len(front)})",
+    )  # fmt: skip
+    for t in front:
+        ax.annotate(f"#{t.number}", (t.values[1], t.values[0]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")  # fmt: skip
+    picked = next((t for t in done if t.number == info.best), None)
+    if picked is not None:
+        ax.scatter([picked.values[1]], [picked.values[0]], s=110, facecolors="none",
+                   edgecolors=VAL, lw=1.6, label=f"picked (#{picked.number})")  # fmt: skip
+    ax.set_xlabel(f"{names[1]} ({info.objectives[names[1]]})")
+    ax.set_ylabel(f"{names[0]} ({info.objectives[names[0]]})")
+    ax.set_title("Pareto front")
+    ax.legend()
+    return fig
 
 
 def _intermediate(info: StudyInfo):

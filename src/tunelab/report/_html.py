@@ -26,6 +26,7 @@ from tunelab.runs import atomic_write
 __all__ = ["render_run", "render_study", "render_compression", "write_report"]
 
 STUDY_FIGURES = [
+    ("front", "Pareto front"),
     ("history", "Optimisation history"),
     ("intermediate", "Intermediate values"),
     ("parallel", "Parallel coordinates"),
@@ -34,6 +35,9 @@ STUDY_FIGURES = [
     ("timeline", "Timeline"),
 ]
 CAPTIONS = {
+    "front": "Completed trials on the first two objectives; the line joins the Pareto front "
+    "(no other trial is at least as good on every objective), the ring marks the trial "
+    "tune.pick chose for the refit and the sealed test.",
     "history": "Each completed trial's objective value, with the best value so far (Optuna).",
     "intermediate": "The value each trial reported per step; pruned trials end in a cross "
     "where the pruner stopped them.",

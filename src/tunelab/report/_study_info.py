@@ -33,6 +33,7 @@ class TrialRow:
     seconds: float | None = None
     intermediate: list[tuple[int, float]] = field(default_factory=list)  # (step, value)
     files: list[str] = field(default_factory=list)  # trials/<n>/... relative to the study
+    values: list[float] | None = None  # a multi-objective trial's, in the study's objectives
 
 
 @dataclass
@@ -59,6 +60,11 @@ class StudyInfo:
     # the best of N is optimistic: {"n_trials", "caveat", "bbc": BBC-CV estimate with its
     # interval, or None}; None for one completed trial or a study from before it was recorded
     winners_curse: dict | None = None
+    # a multi-objective study: {objective: direction}, the front's trial numbers (result.json),
+    # and the pick rule {rule, trial}
+    objectives: dict[str, str] | None = None
+    front: list[int] = field(default_factory=list)
+    pick: dict | None = None
 
 
 def load_study(path: str | Path, *, storage: str | None = None) -> optuna.Study:
@@ -101,14 +107,18 @@ def study_info(
     tune = _tune_section(spec_text)
 
     frozen = study.get_trials(deepcopy=False)
-    rows = [_row(folder, t) for t in frozen]
+    names = meta.get("objectives") or []
+    first = names.index(meta["objective"]) if meta["objective"] in names else 0
+    rows = [_row(folder, t, first) for t in frozen]
     complete = [t for t in frozen if t.state == TrialState.COMPLETE]
     best = None
-    if complete:
+    if names:
+        best = result.get("best_trial")
+    elif complete:
         best = (max if meta["direction"] == "maximize" else min)(
             complete, key=lambda t: t.value
         ).number
-    importance, note = _importance(study, complete)
+    importance, note = _importance(study, complete, first)
     counts = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     for t in frozen:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
@@ -137,6 +147,9 @@ def study_info(
         refit_seeds=result.get("refit_seeds"),
         spec_text=spec_text,
         winners_curse=result.get("winners_curse"),
+        objectives=dict(zip(names, meta.get("directions") or [], strict=True)) or None,
+        front=[int(f["number"]) for f in result.get("front") or []],
+        pick=result.get("pick"),
     )
 
 
@@ -172,7 +185,9 @@ def _storage_label(url: str | None) -> str:
     return redact(url)
 
 
-def _row(folder: Path, t: optuna.trial.FrozenTrial) -> TrialRow:
+def _row(folder: Path, t: optuna.trial.FrozenTrial, first: int = 0) -> TrialRow:
+    """One trial; a multi-objective trial's ``value`` is its value of the study's objective
+    (the first val objective) and ``values`` all of them."""
     result = t.user_attrs.get("result") or {}
     folds = [float(v) for v in result.get("fold_values") or [] if v is not None]
     finite = [v for v in folds if math.isfinite(v)]
@@ -181,7 +196,7 @@ def _row(folder: Path, t: optuna.trial.FrozenTrial) -> TrialRow:
     return TrialRow(
         number=t.number,
         state=t.state.name,
-        value=t.value,
+        value=t.values[first] if t.values else None,
         params=result.get("values") or dict(t.params),
         fold_values=folds,
         epochs_trained=[int(e) for e in result.get("epochs_trained") or []],
@@ -192,13 +207,15 @@ def _row(folder: Path, t: optuna.trial.FrozenTrial) -> TrialRow:
         seconds=result.get("seconds"),
         intermediate=sorted((int(k), float(v)) for k, v in t.intermediate_values.items()),
         files=[f"trials/{t.number}/{name}" for name in files],
+        values=[float(v) for v in t.values] if t.values and len(t.values) > 1 else None,
     )
 
 
 def _importance(
-    study: optuna.Study, complete: list[optuna.trial.FrozenTrial]
+    study: optuna.Study, complete: list[optuna.trial.FrozenTrial], first: int = 0
 ) -> tuple[dict[str, float] | None, str | None]:
-    """fANOVA importances (Optuna's default evaluator), or why there are none."""
+    """fANOVA importances (Optuna's default evaluator), or why there are none; for the
+    objective ``first`` of a multi-objective study."""
     varied = {
         name
         for name in {p for t in complete for p in t.params}
@@ -210,7 +227,9 @@ def _importance(
         warnings.simplefilter("ignore")
         try:
             values = optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+                study,
+                evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+                target=(lambda t: t.values[first]) if len(study.directions) > 1 else None,
             )
         except (ValueError, RuntimeError) as exc:
             return None, f"not computable: {exc}"
