@@ -278,6 +278,7 @@ def _record(number: int, outcome: Outcome) -> dict:
         "number": number,
         "state": outcome.state,
         "value": outcome.value,
+        "values": outcome.values,  # a multi-objective trial's, in tune.objectives' order
         "params": outcome.params,
         "fold_values": values,
         "mean": float(np.mean(values)) if values else None,
