@@ -10,6 +10,7 @@ import pytest
 
 import tunelab
 from tunelab.errors import SpecError
+from tunelab.report import write_report
 from tunelab.tune import open_storage
 from tunelab.tune._front import Objective, dominates, pick_trial
 
@@ -113,6 +114,8 @@ def test_a_trial_that_trades_accuracy_for_size_is_not_stopped(tmp_path):
     seal = json.loads((folder / "seal.json").read_text())
     assert len(seal["evaluations"]) == 1 and seal["evaluations"][0]["trial"] == result.best_number
     assert (folder / "best" / "metrics.json").is_file()
+    html = write_report(folder).read_text()  # the study's page: the front, its figure, the pick
+    assert 'id="fig-front"' in html and "2 trial(s) on the front of" in html
 
 
 def test_latency_and_size_are_measured_per_trial(tmp_path):
