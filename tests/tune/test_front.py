@@ -184,3 +184,18 @@ def test_the_cli_takes_objectives_and_names_a_wrong_one(cli, root, tmp_path):
     assert result.returncode == 2
     assert "unknown objective 'latncy' (did you mean `latency_ms`?)" in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_the_grid_takes_objectives_and_an_unmet_pick_leaves_the_test_unseen(tmp_path):
+    spec = _spec("front_grid", sampler="grid", stop_dominated=None, pick=["params<=10"])
+    spec["tune"]["space"] = {"model.hidden": [[32], [4]]}
+    spec["train"]["epochs"] = 2
+    folder = tmp_path / "s"
+    result = tunelab.tune_study(spec, out=folder, quiet=True)
+    assert result.counts["COMPLETE"] == 2 and len(result.front) == 2  # size against accuracy
+    assert result.pick == {"rule": "the best val.accuracy on the front among params<=10",
+                           "trial": None}  # fmt: skip
+    assert result.best_number is None and result.best_run is None
+    assert not (folder / "best").exists() and not (folder / "best.yaml").exists()
+    assert json.loads((folder / "seal.json").read_text())["evaluations"] == []
+    assert json.loads((folder / "result.json").read_text())["test"] is None

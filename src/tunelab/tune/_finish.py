@@ -36,8 +36,8 @@ class StudyResult:
     """
 
     path: Path
-    best_number: int
-    best_value: float
+    best_number: int | None  # None: a front of which no trial met tune.pick
+    best_value: float | None
     best_params: dict[str, Any]
     objective: str
     direction: str
