@@ -43,6 +43,7 @@ def _close(a: torch.nn.Module, b: torch.nn.Module) -> float:
     return max(float((sa[k] - sb[k]).abs().max()) for k in sa)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["adam", "adamw", "sgd"])
 def test_eight_packed_members_equal_eight_sequential_trainings(kind):
     prep = prepare(load_spec(BASE))

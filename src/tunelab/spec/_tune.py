@@ -181,11 +181,23 @@ class TuneSpec(_Node):
         "the test metrics (each refit is one logged look at the test part)",
     )
     top: int = Field(10, ge=1, description="rows of the final table")
+    pack: Literal["auto", "off"] | Annotated[int, Field(ge=1)] = Field(
+        "off",
+        description="trials trained together as stacked models: off, N, or auto (measured "
+        "once per study: packs 8 where that is at least 1.5x faster, e.g. an MLP on a CPU)",
+    )
 
     @field_validator("sampler", "pruner", mode="before")
     @classmethod
     def _name_shorthand(cls, value: Any) -> Any:
         return expand_shorthand("name")(value)
+
+    @field_validator("pack", mode="before")
+    @classmethod
+    def _pack(cls, value: Any) -> Any:
+        if value in ("auto", "off") or (type(value) is int and value >= 1):
+            return value
+        raise ValueError(f"expected auto, off or a number of trials (1 or more); got {value!r}")
 
     @field_validator("space", mode="before")
     @classmethod

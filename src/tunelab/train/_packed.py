@@ -97,7 +97,7 @@ def fit_packed(
     sig = signature(models[0])
     if any(signature(m) != sig for m in models):
         raise ValueError("packed models must share one architecture")
-    has_val, device, _K = val is not None, train[1].device, len(models)
+    has_val, device = val is not None, train[1].device
     plans = [m.plan for m in members]
     gens = [torch.Generator(device=device).manual_seed(m.seed) for m in members]
     batches = [Batches(train, p, g) for p, g in zip(plans, gens, strict=True)]

@@ -65,6 +65,7 @@ class TrialContext:
     prunes: bool = True  # False with `pruner: none`
     needs_samples: bool = False  # the pruner reads the validation sizes (noise)
     proportion: bool = False  # the objective's metric is a share of the samples
+    pack: int = 1  # trials asked and trained together (tune.pack, see tune._pack)
 
     @property
     def key(self) -> str:

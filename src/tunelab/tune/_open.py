@@ -23,6 +23,7 @@ from tunelab.runs import ensure_writable, read_json, write_json
 from tunelab.spec import Spec, dump_spec, load_spec
 from tunelab.train import Prepared, prepare
 from tunelab.tune._objective import TrialContext
+from tunelab.tune._pack import choose_pack
 from tunelab.tune._samplers import build_pruner, build_sampler
 from tunelab.tune._seal import seal, with_seal
 from tunelab.tune._space import Param, fixed_seeds, grid_space, parse_space
@@ -174,8 +175,9 @@ def open_study(
 def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path) -> TrialContext:
     """What every trial of a worker shares, from the study's spec and prepared data."""
     metric, maximize = objective_of(spec, prep.ds.task)
+    tree = spec.model_dump(mode="json")
     return TrialContext(
-        spec.model_dump(mode="json"),
+        tree,
         params,
         metric,
         maximize,
@@ -185,6 +187,7 @@ def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path)
         prunes=spec.tune.pruner.name != "none",
         needs_samples=bool(PRUNERS.get(spec.tune.pruner.name).extra.get("needs_samples")),
         proportion=_proportion(metric),
+        pack=choose_pack(spec.tune.pack, tree, prep, folder),
     )
 
 
