@@ -104,3 +104,6 @@ def test_what_cannot_be_packed_is_named():
     assert "lr and weight_decay" in unpackable(plans)
     plans, _ = _members(prep, [{"name": "lbfgs"}, {"name": "lbfgs"}], [0.1, 0.1])
     assert "l-bfgs" in unpackable(plans)
+    tree = {**BASE, "model": {**BASE["model"], "batch_norm": True}}
+    plan = prepare(load_spec(tree), reuse=prep).plan
+    assert "batch norm" in unpackable([plan, plan])

@@ -55,6 +55,8 @@ def unpackable(plans: Sequence[Plan]) -> str | None:
         cfg = plan.spec.train
         if plan.closure or plan.l2 or cfg.l1 or plan.augment is not None or plan.bf16:
             return "l-bfgs, l1, augmentation and bf16 are trained unpacked"
+        if getattr(plan.spec.model, "batch_norm", False):
+            return "batch norm (running statistics) is trained unpacked"
         if cfg.batch_size != first.spec.train.batch_size or plan.full_batch != first.full_batch:
             return "the members' batch sizes differ"
         if plan.loss != first.loss or plan.device != first.device:
@@ -97,6 +99,8 @@ def fit_packed(
     sig = signature(models[0])
     if any(signature(m) != sig for m in models):
         raise ValueError("packed models must share one architecture")
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in models[0].modules()):
+        raise ValueError("batch norm (running statistics) is trained unpacked")
     has_val, device = val is not None, train[1].device
     plans = [m.plan for m in members]
     gens = [torch.Generator(device=device).manual_seed(m.seed) for m in members]
