@@ -258,6 +258,11 @@ class TuneSpec(_Node):
         "the test metrics (each refit is one logged look at the test part)",
     )
     top: int = Field(10, ge=1, description="rows of the final table")
+    pack: Literal["auto", "off"] | Annotated[int, Field(ge=1)] = Field(
+        "off",
+        description="trials trained together as stacked models: off, N, or auto (measured "
+        "once per study: packs 8 where that is at least 1.5x faster, e.g. an MLP on a CPU)",
+    )
 
     @field_validator("pick", mode="before")
     @classmethod
@@ -298,6 +303,13 @@ class TuneSpec(_Node):
     def _name_shorthand(cls, value: Any) -> Any:
         return expand_shorthand("name")(value)
 
+    @field_validator("pack", mode="before")
+    @classmethod
+    def _pack(cls, value: Any) -> Any:
+        if value in ("auto", "off") or (type(value) is int and value >= 1):
+            return value
+        raise ValueError(f"expected auto, off or a number of trials (1 or more); got {value!r}")
+
     @field_validator("space", mode="before")
     @classmethod
     def _entries(cls, value: Any) -> Any:
@@ -327,6 +339,11 @@ class TuneSpec(_Node):
                 f"tune.pruner {self.pruner.name}: Optuna's pruners are single-objective; a "
                 "multi-objective study stops a trial once a completed trial dominates it at the "
                 "same epoch by tune.stop_dominated.margin (set that, or drop tune.pruner)"
+            )
+        if self.pack not in ("off", 1):
+            raise ValueError(
+                "tune.pack trains single-objective trials together; a multi-objective study "
+                "(tune.objectives) measures each trial's costs alone: set tune.pack: off"
             )
         self.pruner = PrunerSpec(name="none")
         for text in self.pick or []:

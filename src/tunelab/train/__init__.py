@@ -8,7 +8,8 @@ Also importable, as plumbing outside ``__all__`` (used by tune, the benchmarks a
 ``prepare``, ``Prepared``, ``resolve_device``, ``train_fold``, ``evaluate_part``, ``Watch``,
 ``choose_epoch``, ``EpochChoice``, ``seed_summary``, ``Console``, ``format_epoch``,
 ``build_loss``, ``to_scores``, ``build_optimizer``, ``Schedule``, ``Checkpoint``,
-``CHECKPOINT_FILE``, ``save_checkpoint``, ``load_checkpoint``, ``discard_temporaries``, and
+``CHECKPOINT_FILE``, ``save_checkpoint``, ``load_checkpoint``, ``discard_temporaries``,
+``train_packed``, ``fit_packed``, ``Member``, ``unpackable`` (packed trials), and
 ``evaluate`` (the older name of ``evaluate_run``).
 """
 
@@ -57,6 +58,10 @@ _PLUMBING = {
     "save_checkpoint": "_checkpoint",
     "load_checkpoint": "_checkpoint",
     "discard_temporaries": "_checkpoint",
+    "train_packed": "_packed",
+    "fit_packed": "_packed",
+    "Member": "_packed",
+    "unpackable": "_packed",
     "evaluate": "_evaluate_run",  # the older name of evaluate_run (the same function)
 }
 __all__ = list(_EXPORTS)

@@ -70,6 +70,7 @@ class TrialContext:
     objectives: list = field(default_factory=list)  # tune.objectives (``_front.Objective``)
     stop_dominated: Any = None  # tune.stop_dominated: the rule of ``_front.FrontStop``
     measure: Any = None  # tune.measure: how latency_ms is measured
+    pack: int = 1  # trials asked and trained together (tune.pack, see tune._pack)
 
     @property
     def key(self) -> str:

@@ -24,6 +24,7 @@ from tunelab.spec import Spec, dump_spec, load_spec
 from tunelab.train import Prepared, prepare
 from tunelab.tune._front import Objective, objectives_of, val_metric
 from tunelab.tune._objective import TrialContext
+from tunelab.tune._pack import choose_pack
 from tunelab.tune._samplers import build_pruner, build_sampler
 from tunelab.tune._seal import seal, with_seal
 from tunelab.tune._space import Param, fixed_seeds, grid_space, parse_space
@@ -192,8 +193,9 @@ def _front_meta(objectives: list[Objective]) -> dict:
 def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path) -> TrialContext:
     """What every trial of a worker shares, from the study's spec and prepared data."""
     metric, maximize = objective_of(spec, prep.ds.task)
+    tree = spec.model_dump(mode="json")
     return TrialContext(
-        spec.model_dump(mode="json"),
+        tree,
         params,
         metric,
         maximize,
@@ -206,6 +208,7 @@ def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path)
         objectives=objectives_of(spec, prep.ds.task),
         stop_dominated=spec.tune.stop_dominated,
         measure=spec.tune.measure,
+        pack=choose_pack(spec.tune.pack, tree, prep, folder),
     )
 
 

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from tunelab.tune._join import storage_lock
 from tunelab.tune._objective import Outcome, TrialContext, run_trial
+from tunelab.tune._pack import run_packed
 from tunelab.tune._study import (
     ask,
     counted_trials,
@@ -54,6 +55,9 @@ def run_worker(
     each interrupted trial is enqueued once more (``retry_of``): interrupted trials do not count
     toward the total, so a study ends with its total of finished trials.
     """
+    if ctx.pack > 1:  # tune.pack: trials asked and trained together
+        kwargs = {"total": total, "deadline": deadline, "on_trial": on_trial, "limit": limit}
+        return run_packed(ctx, study, folder, record=_record, **kwargs)
     ran = 0
     storage = storage_of(study)
     while limit is None or ran < limit:
