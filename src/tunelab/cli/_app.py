@@ -15,7 +15,7 @@ from tunelab.errors import RunError, TunelabError
 app = typer.Typer(
     name="tunelab",
     help="Train, evaluate and tune PyTorch models, honestly.",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,

@@ -4,7 +4,8 @@ Also importable, as plumbing outside ``__all__`` (used by train, tune and the CL
 ``outer_cv``, ``outer_folds``, ``make_cv`` (nested CV), ``describe_duplicates`` (the leakage
 line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
 lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
-statistics of a part, streamed when lazy); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``.
+statistics of a part, streamed when lazy); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``; for ``tunelab init``: ``inspect_data`` (``TableFacts``,
+``FolderFacts``).
 """
 
 from tunelab._lazy import lazy_exports
@@ -20,6 +21,7 @@ _EXPORTS = {
     "load_npz": "_files",
     "load_image_folder": "_images",
     "load_factory": "_python",
+    "text_folder": "_text",
     "load_mnist": "_idx",
     "download_mnist": "_download",
     "Splits": "_splits",
@@ -57,6 +59,9 @@ _PLUMBING = {
     "frame_features": "_inputs",
     "array_features": "_inputs",
     "write_table": "_inputs",
+    "inspect_data": "_inspect",
+    "TableFacts": "_inspect",
+    "FolderFacts": "_inspect",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS | _PLUMBING)

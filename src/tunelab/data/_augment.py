@@ -168,7 +168,9 @@ class CropStep(Options):
 
     name: Literal["crop"]
     padding: int = Field(2, ge=0)
+    """pixels of padding on each side (the largest shift)"""
     fill: float = 0.0
+    """value of the padding"""
 
 
 class FlipStep(Options):
@@ -176,6 +178,7 @@ class FlipStep(Options):
 
     name: Literal["flip"]
     p: Probability = 0.5
+    """probability of flipping a sample"""
 
 
 class AffineStep(Options):
@@ -183,8 +186,11 @@ class AffineStep(Options):
 
     name: Literal["affine"]
     degrees: Annotated[float, Field(ge=0.0, le=180.0)] = 10.0
+    """largest rotation, in degrees"""
     translate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
+    """largest shift, as a fraction of the size"""
     p: Probability = 1.0
+    """probability of transforming a sample"""
 
 
 class NoiseStep(Options):
@@ -192,7 +198,9 @@ class NoiseStep(Options):
 
     name: Literal["noise"]
     std: NonNegFloat = 0.1
+    """standard deviation of the noise"""
     p: Probability = 1.0
+    """fraction of the samples that get noise"""
 
 
 class EraseStep(Options):
@@ -200,9 +208,13 @@ class EraseStep(Options):
 
     name: Literal["erase"]
     p: Probability = 0.5
+    """probability of erasing in a sample"""
     scale: tuple[Probability, Probability] = (0.02, 0.2)
+    """range of the erased area, as a fraction of the image"""
     ratio: tuple[PositiveFloat, PositiveFloat] = (0.3, 3.3)
+    """range of the rectangle's aspect ratio"""
     value: float = 0.0
+    """value written into the rectangle"""
 
     @model_validator(mode="after")
     def _ordered(self) -> EraseStep:

@@ -56,11 +56,17 @@ class LinearData(_DataBase):
 
     source: Literal["linear"]
     w: float = 2.0
+    """true slope"""
     b: float = 0.0
+    """true intercept"""
     n: int = Field(500, ge=4)
+    """number of samples"""
     noise: NonNegFloat = 0.1
+    """standard deviation of the Gaussian noise on y"""
     x_low: float = -1.0
+    """lowest x"""
     x_high: float = 1.0
+    """highest x"""
     seed: int | None = Field(None, description="data seed; defaults to the spec's seed")
 
     @model_validator(mode="after")
@@ -84,10 +90,14 @@ class TableData(_DataBase):
 
     source: Literal["csv", "parquet"]
     path: Path
+    """the file (relative to the current directory, or absolute)"""
     target: str
+    """the column to predict"""
     features: list[str] | None = None
+    """input columns; default every other column (not target, not groups)"""
     groups: str | None = Field(None, description="column with a group label per row (group splits)")
     task: Literal["auto", "classification", "regression"] = "auto"
+    """auto: classification for strings or few integer values, else regression"""
 
 
 class NpzData(_DataBase):
@@ -95,7 +105,9 @@ class NpzData(_DataBase):
 
     source: Literal["npz"]
     path: Path
+    """the .npz file"""
     task: Literal["auto", "classification", "regression"] = "auto"
+    """auto: classification for integer y, else regression"""
 
 
 class _Streamed(_DataBase):
@@ -124,8 +136,10 @@ class ImageFolderData(_Streamed):
 
     source: Literal["images"]
     path: Path
+    """folder with one sub-folder of images per class"""
     size: tuple[int, int] | None = Field(None, description="resize every image to [H, W]")
     grayscale: bool | None = None
+    """read as one channel; default: grayscale when every image is"""
 
 
 class PythonData(_Streamed):
@@ -135,7 +149,9 @@ class PythonData(_Streamed):
     source: Literal["python"]
     factory: str = Field(description="module:function, e.g. mypkg.data:make_dataset")
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    """keyword arguments for the factory"""
     task: Literal["auto", "classification", "regression"] = "auto"
+    """auto: classification for integer targets, else regression"""
 
 
 @dataclass(frozen=True)

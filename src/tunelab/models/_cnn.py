@@ -26,11 +26,16 @@ class CNNModel(Options):
     name: Literal["cnn"]
     channels: int = Field(32, ge=1, description="channels of the first block")
     blocks: int = Field(1, ge=1, le=6)
+    """conv blocks; each doubles the channels and halves the size"""
     kernel_size: int = Field(3, ge=1)
+    """convolution kernel size (same padding)"""
     activation: Activation = "relu"
+    """activation after each convolution"""
     batch_norm: bool = False
+    """batch normalisation after each convolution"""
     hidden: int | None = Field(None, ge=1, description="optional hidden linear layer width")
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    """dropout before the classifier"""
 
 
 def cnn(spec: CNNModel, *, in_shape: tuple[int, ...], out_features: int, **_) -> nn.Module:

@@ -17,6 +17,7 @@ class LinearModel(Options):
 
     name: Literal["linear"]
     bias: bool = True
+    """learn an intercept"""
 
 
 def linear(spec: LinearModel, *, in_shape: tuple[int, ...], out_features: int, **_) -> nn.Module:

@@ -19,9 +19,13 @@ class MLPModel(Options):
 
     name: Literal["mlp"]
     hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [128])
+    """widths of the hidden layers, e.g. [64, 32]"""
     activation: Activation = "relu"
+    """activation after each hidden layer"""
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    """dropout after each hidden layer"""
     batch_norm: bool = False
+    """batch normalisation after each hidden linear layer"""
 
 
 def mlp(spec: MLPModel, *, in_shape: tuple[int, ...], out_features: int, **_) -> nn.Module:

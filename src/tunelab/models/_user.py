@@ -83,6 +83,7 @@ class CustomModel(Options):
     name: Literal["custom"] = "custom"
     target: str = Field(description='"package.module:Class"')
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    """keyword arguments for the class"""
 
     @field_validator("target")
     @classmethod

@@ -60,7 +60,11 @@ class Options(BaseModel):
 
     # NaN and inf are no setting's value (an `lr: .inf` would train to a non-finite loss)
     model_config = ConfigDict(
-        extra="forbid", frozen=False, protected_namespaces=(), allow_inf_nan=False
+        extra="forbid",
+        frozen=False,
+        protected_namespaces=(),
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,  # a string under a field is its description
     )
 
 

@@ -5,7 +5,7 @@ a :class:`Spec` comes out; ``--set dotted.path=value`` overrides are applied to 
 first and parsed as YAML scalars. Errors name the full path, what is allowed and what was given.
 
 The modules: ``_tree`` (the nodes, with the plug-in unions built from the registries),
-``_load`` (files, mappings), ``_yaml`` (safe reading, limits), ``_overrides`` and ``_errors``
+``_load`` (files, mappings), ``_schema`` (the JSON Schema for editors), ``_starter`` (``tunelab init``'s proposal), ``_yaml`` (safe reading, limits), ``_overrides`` and ``_errors``
 (pydantic's errors as one line each).
 
 Example:
@@ -29,8 +29,10 @@ from tunelab.models._cnn import CNNModel
 from tunelab.models._linear import LinearModel
 from tunelab.models._mlp import MLPModel
 from tunelab.models._user import CustomModel, UserModel
-from tunelab.spec._load import dump_spec, load_spec, parse_spec
+from tunelab.spec._load import applied, dump_spec, load_spec, parse_spec
 from tunelab.spec._overrides import apply_overrides, set_values
+from tunelab.spec._schema import spec_schema, write_schema
+from tunelab.spec._starter import Starter, starter_spec
 from tunelab.spec._tree import (
     BUILTIN_SOURCES,
     AugmentStep,
@@ -145,4 +147,9 @@ __all__ = [
     "apply_overrides",
     "set_values",
     "dump_spec",
+    "applied",
+    "spec_schema",
+    "write_schema",
+    "starter_spec",
+    "Starter",
 ]

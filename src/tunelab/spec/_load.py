@@ -69,5 +69,19 @@ def parse_spec(raw: Any, *, base: Path | None = None) -> Spec:
 
 
 def dump_spec(spec: Spec) -> str:
-    """The resolved spec as YAML (every default filled in), ready to re-run."""
-    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, default_flow_style=None)
+    """The resolved spec as YAML (every default filled in), ready to re-run; settings that do
+    not apply are left out (see :func:`applied`)."""
+    return yaml.safe_dump(applied(spec), sort_keys=False, default_flow_style=None)
+
+
+def applied(spec: Spec) -> dict:
+    """``spec.model_dump(mode="json")`` without the settings that do not apply: ``split.val``
+    under cross-validation, ``split.cv.repeats`` unless ``kind: repeated``. Resume compares
+    these (a value that does not apply cannot make two specs differ)."""
+    raw = spec.model_dump(mode="json")
+    split = raw["split"]
+    if split.get("cv") is not None:
+        split.pop("val", None)
+        if split["cv"].get("kind") != "repeated":
+            split["cv"].pop("repeats", None)
+    return raw

@@ -93,9 +93,12 @@ class CVSpec(_Node):
     """Cross-validation over the non-test part. ``auto`` is stratified for classification."""
 
     kind: Literal["auto", "kfold", "stratified", "group", "loo", "repeated"] = "auto"
+    """auto (stratified for classification, else kfold), kfold, stratified, group, loo or repeated"""
     folds: int = Field(5, ge=2)
+    """number of folds"""
     repeats: int = Field(3, ge=1, description="repeated: how many times k-fold is repeated")
     shuffle: bool = True
+    """shuffle before cutting the folds"""
 
 
 class SplitSpec(_Node):
@@ -109,6 +112,7 @@ class SplitSpec(_Node):
     val: Fraction = Field(0.2, description="fraction of the non-test part (holdout only)")
     stratify: bool | None = Field(None, description="default: yes for classification")
     cv: CVSpec | None = None
+    """cross-validation instead of a holdout: folds (5), `loo`, or {kind, folds, repeats}"""
     seed: int | None = Field(None, description="split seed; defaults to the spec's seed")
     on_duplicates: Literal["warn", "error", "drop"] = Field(
         "warn",
@@ -143,27 +147,38 @@ class EarlyStoppingSpec(_Node):
     """Stop when `monitor` has not improved by `min_delta` for `patience` epochs."""
 
     monitor: str = "val_loss"
+    """the logged value to watch, e.g. val_loss or val_accuracy"""
     mode: Literal["auto", "min", "max"] = "auto"
+    """auto: max for accuracy-like values, min for losses"""
     patience: int = Field(5, ge=1)
+    """epochs without improvement before stopping"""
     min_delta: NonNegFloat = 0.0
+    """smallest change that counts as improvement"""
     restore_best: bool = True
+    """end with the weights of the best epoch"""
 
 
 class TrainSpec(_Node):
     epochs: int = Field(10, ge=1)
+    """passes over the training part"""
     batch_size: int = Field(64, ge=1, description="ignored by gd and lbfgs (full batch)")
     loss: LossSpec | None = Field(None, description="default: cross_entropy or mse by task")
     optimizer: OptimizerSpec = Field(default_factory=Adam)
+    """an optimizer plug-in, by name or {name, options}"""
     schedule: ScheduleSpec = Field(default_factory=ConstantSchedule)
+    """learning-rate schedule, by name or {name, options}"""
     l1: NonNegFloat = Field(0.0, description="L1 penalty on weights (not biases)")
     grad_clip: PositiveFloat | None = Field(None, description="max global gradient norm")
     augment: list[AugmentStep] = Field(default_factory=list)
+    """augmentation steps applied to training batches, in order"""
     early_stopping: EarlyStoppingSpec | None = None
+    """stop when a monitored value stops improving"""
     metrics: list[str] | None = Field(
         None, description="metrics logged per epoch; default accuracy or rmse by task"
     )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """auto (bf16 autocast on a GPU that has it), fp32 or bf16"""
     eval_batch_size: int = Field(
         128,
         ge=1,
@@ -195,8 +210,10 @@ class CISpec(_Node):
     """Bootstrap confidence intervals for every metric of every evaluated part."""
 
     level: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
+    """confidence level of the intervals"""
     resamples: int = Field(2000, ge=0, description="0 switches intervals off")
     method: Literal["percentile", "bca"] = "percentile"
+    """percentile or bca (bias-corrected and accelerated)"""
     stratified: bool = Field(False, description="resample within each class")
 
 
@@ -216,6 +233,7 @@ class EvaluateSpec(_Node):
         "part is logged in that study's seal.json",
     )
     ci: CISpec = Field(default_factory=CISpec)
+    """bootstrap confidence intervals"""
     temperature: bool = Field(
         False,
         description="classification: fit temperature scaling on the validation part "
@@ -227,13 +245,21 @@ class Spec(_Node):
     """The whole tree. ``data`` and ``model`` are required; everything else has defaults."""
 
     name: str = Field("run", pattern=r"^[\w.\-]+$")
+    """the run's or study's name: the default folder runs/<name> or studies/<name>"""
     seed: int = Field(0, ge=0)
+    """seed of splits, initialisation and shuffling"""
     data: DataSpec
+    """where the samples come from (a source plug-in)"""
     split: SplitSpec = Field(default_factory=SplitSpec)
+    """test part first (sealed), then holdout or cross-validation"""
     model: ModelSpec
+    """the network (a model plug-in, or your own class)"""
     train: TrainSpec = Field(default_factory=TrainSpec)
+    """epochs, batches, loss, optimizer, schedule, augmentation"""
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+    """metrics, intervals and the test part"""
     tune: TuneSpec | None = None
+    """the hyperparameter search of tunelab tune"""
 
     @field_validator("model", "data", mode="before")
     @classmethod

@@ -52,9 +52,13 @@ class SpaceRange(_Node):
     """A numeric range; integers when low, high (and step) are all written as integers."""
 
     low: int | float
+    """lowest value"""
     high: int | float
+    """highest value"""
     log: bool = False
+    """sample on a log scale"""
     step: Annotated[int | float, Field(gt=0)] | None = None
+    """sample on a grid of this step"""
     when: dict[str, Any] | None = Field(
         None,
         description="sample only when these paths have these values, e.g. "
@@ -81,7 +85,9 @@ class SpaceChoice(_Node):
     """Categorical values, optionally conditional (``when``)."""
 
     choices: list[Any] = Field(min_length=1)
+    """the values to choose from"""
     when: dict[str, Any] | None = None
+    """sample only when these paths have these values"""
 
 
 _SPACE_FORMS = (
@@ -165,9 +171,12 @@ class PrunerSpec(_Node):
     n_startup_trials: int = Field(4, ge=0, description="median/percentile: trials before pruning")
     n_warmup_steps: int = Field(1, ge=0, description="median/percentile: steps before pruning")
     percentile: Annotated[float, Field(gt=0.0, lt=100.0)] = 25.0
+    """percentile: the percentile to beat"""
     min_resource: int = Field(1, ge=1, description="asha/hyperband: steps before the first rung")
     reduction_factor: int = Field(3, ge=2)
+    """asha/hyperband: how many trials each rung keeps (1 in this many)"""
     p_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+    """wilcoxon: p-value below which a trial is stopped"""
     n_startup_steps: int = Field(2, ge=0, description="wilcoxon: folds before testing")
     level: Annotated[float, Field(gt=0.5, lt=1.0)] = Field(
         0.95, description="noise: the level of the val metric's interval"
@@ -231,11 +240,14 @@ class TuneSpec(_Node):
     trials: int | None = Field(20, ge=1, description="total trials, failed and pruned included")
     timeout: PositiveFloat | None = Field(None, description="seconds for the search")
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    """how trials choose parameters (an Optuna sampler by name)"""
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    """when to stop bad trials early"""
     objective: str | None = Field(
         None, description="val.<metric> or val.loss; default val.accuracy or val.rmse by task"
     )
     direction: Literal["auto", "maximize", "minimize"] = "auto"
+    """auto: from the objective's metric"""
     objectives: list[str] | None = Field(
         None,
         min_length=2,
@@ -248,8 +260,12 @@ class TuneSpec(_Node):
         "[latency_ms<=2, val.accuracy]; default: the best on the first objective",
     )
     stop_dominated: StopDominatedSpec | None = Field(default_factory=StopDominatedSpec)
+    """multi-objective: stop a trial once a completed trial dominates it at the same epoch
+    (null: never)"""
     measure: MeasureSpec = Field(default_factory=MeasureSpec)
+    """multi-objective: how latency_ms is measured per trial"""
     space: dict[str, list[Any] | SpaceRange | SpaceChoice] = Field(min_length=1)
+    """dotted spec path -> choices [a, b], a range {low, high, log, step} or {choices, when}"""
     refit: bool = Field(True, description="refit the best on all non-test data, test it once")
     refit_seeds: int = Field(
         1,

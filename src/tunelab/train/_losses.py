@@ -37,6 +37,7 @@ class CrossEntropyLoss(Options):
 
     name: Literal["cross_entropy"]
     label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    """mix this much of the uniform distribution into the targets"""
 
 
 class MSELoss(Options):
@@ -56,6 +57,7 @@ class HuberLoss(Options):
 
     name: Literal["huber"]
     delta: PositiveFloat = 1.0
+    """where the loss turns from squared to absolute"""
 
 
 class BCELoss(Options):
@@ -63,6 +65,7 @@ class BCELoss(Options):
 
     name: Literal["bce"]
     pos_weight: PositiveFloat | None = None
+    """weight of the positive class (e.g. negatives / positives)"""
 
 
 def _regression(fn):

@@ -60,7 +60,9 @@ class GD(Options):
 
     name: Literal["gd"]
     lr: PositiveFloat = 0.1
+    """learning rate"""
     weight_decay: NonNegFloat = 0.0
+    """L2 penalty added to the gradient"""
 
 
 class SGD(Options):
@@ -68,10 +70,15 @@ class SGD(Options):
 
     name: Literal["sgd"]
     lr: PositiveFloat = 0.01
+    """learning rate"""
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    """momentum factor"""
     nesterov: bool = False
+    """Nesterov momentum"""
     dampening: NonNegFloat = 0.0
+    """dampening of the momentum"""
     weight_decay: NonNegFloat = 0.0
+    """L2 penalty added to the gradient"""
 
     @model_validator(mode="after")
     def _nesterov(self) -> SGD:
@@ -85,10 +92,15 @@ class Adam(Options):
 
     name: Literal["adam"] = "adam"
     lr: PositiveFloat = 1e-3
+    """learning rate"""
     betas: Betas = (0.9, 0.999)
+    """decay rates of the first and second moment estimates"""
     eps: PositiveFloat = 1e-8
+    """added to the denominator for stability"""
     weight_decay: NonNegFloat = 0.0
+    """L2 penalty added to the gradient"""
     amsgrad: bool = False
+    """the AMSGrad variant (maximum of past second moments)"""
 
 
 class AdamW(Options):
@@ -96,10 +108,15 @@ class AdamW(Options):
 
     name: Literal["adamw"]
     lr: PositiveFloat = 1e-3
+    """learning rate"""
     betas: Betas = (0.9, 0.999)
+    """decay rates of the first and second moment estimates"""
     eps: PositiveFloat = 1e-8
+    """added to the denominator for stability"""
     weight_decay: NonNegFloat = 0.01
+    """decoupled weight decay"""
     amsgrad: bool = False
+    """the AMSGrad variant (maximum of past second moments)"""
 
 
 class RMSprop(Options):
@@ -107,11 +124,17 @@ class RMSprop(Options):
 
     name: Literal["rmsprop"]
     lr: PositiveFloat = 1e-3
+    """learning rate"""
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.99
+    """decay of the running mean square"""
     eps: PositiveFloat = 1e-8
+    """added to the denominator for stability"""
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    """momentum factor"""
     centered: bool = False
+    """divide by the centred variance estimate"""
     weight_decay: NonNegFloat = 0.0
+    """L2 penalty added to the gradient"""
 
 
 class Adagrad(Options):
@@ -119,10 +142,15 @@ class Adagrad(Options):
 
     name: Literal["adagrad"]
     lr: PositiveFloat = 1e-2
+    """learning rate"""
     lr_decay: NonNegFloat = 0.0
+    """learning-rate decay per step"""
     eps: PositiveFloat = 1e-10
+    """added to the denominator for stability"""
     initial_accumulator_value: NonNegFloat = 0.0
+    """starting value of the sum of squared gradients"""
     weight_decay: NonNegFloat = 0.0
+    """L2 penalty added to the gradient"""
 
 
 class LBFGS(Options):
@@ -130,12 +158,19 @@ class LBFGS(Options):
 
     name: Literal["lbfgs"]
     lr: PositiveFloat = 1.0
+    """learning rate (step length before the line search)"""
     max_iter: int = Field(20, ge=1)
+    """iterations per optimizer step"""
     history_size: int = Field(100, ge=1)
+    """update history kept"""
     line_search: Literal["strong_wolfe", "none"] = "strong_wolfe"
+    """strong_wolfe or none"""
     tolerance_grad: PositiveFloat = 1e-7
+    """stop when the gradient's largest entry is below this"""
     tolerance_change: PositiveFloat = 1e-9
+    """stop when the loss or parameters change less than this"""
     weight_decay: NonNegFloat = 0.0
+    """L2 penalty added to the loss"""
 
 
 def _lbfgs(spec: LBFGS, params: list, *, device) -> Any:

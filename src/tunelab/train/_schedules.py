@@ -44,6 +44,7 @@ class LinearSchedule(_ScheduleBase):
 
     name: Literal["linear"]
     final_factor: Factor = 0.0
+    """lr at the end, as a factor of lr"""
 
 
 class StepSchedule(_ScheduleBase):
@@ -52,6 +53,7 @@ class StepSchedule(_ScheduleBase):
     name: Literal["step"]
     step_size: int = Field(10, ge=1, description="epochs between decays")
     gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    """factor applied every step_size epochs"""
 
 
 class ExponentialSchedule(_ScheduleBase):
@@ -59,6 +61,7 @@ class ExponentialSchedule(_ScheduleBase):
 
     name: Literal["exponential"]
     gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    """factor applied every epoch"""
 
 
 class CosineSchedule(_ScheduleBase):
@@ -66,6 +69,7 @@ class CosineSchedule(_ScheduleBase):
 
     name: Literal["cosine"]
     min_factor: Factor = 0.0
+    """lr at the end, as a factor of lr"""
 
 
 class OneCycleSchedule(_ScheduleBase):
@@ -74,8 +78,11 @@ class OneCycleSchedule(_ScheduleBase):
 
     name: Literal["onecycle"]
     pct_start: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    """fraction of training spent rising"""
     div_factor: Annotated[float, Field(ge=1.0)] = 25.0
+    """starting lr is lr / div_factor"""
     final_div_factor: Annotated[float, Field(ge=1.0)] = 1e4
+    """final lr is lr / (div_factor * final_div_factor)"""
 
     @model_validator(mode="after")
     def _no_extra_warmup(self) -> OneCycleSchedule:
@@ -89,11 +96,17 @@ class PlateauSchedule(_ScheduleBase):
 
     name: Literal["plateau"]
     monitor: str = "val_loss"
+    """the logged value to watch, e.g. val_loss or val_accuracy"""
     mode: Literal["auto", "min", "max"] = "auto"
+    """auto: max for accuracy-like values, min for losses"""
     factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+    """lr multiplier on a plateau"""
     patience: int = Field(5, ge=0)
+    """epochs without improvement before the lr drops"""
     threshold: NonNegFloat = 1e-4
+    """smallest change that counts as improvement"""
     min_factor: Factor = 0.0
+    """lr never drops below lr * min_factor"""
 
 
 # shape(options, *, step, t, epoch, total): t is the progress after warm-up, in [0, 1]

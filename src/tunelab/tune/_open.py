@@ -20,7 +20,7 @@ from tunelab.errors import RunError, SpecError
 from tunelab.evaluate import get_metric, greater_is_better
 from tunelab.plugins import PRUNERS, SAMPLERS
 from tunelab.runs import ensure_writable, read_json, write_json
-from tunelab.spec import Spec, dump_spec, load_spec
+from tunelab.spec import Spec, applied, dump_spec, load_spec
 from tunelab.train import Prepared, prepare
 from tunelab.tune._front import Objective, objectives_of, val_metric
 from tunelab.tune._objective import TrialContext
@@ -233,8 +233,8 @@ def _record_spec(folder: Path, spec: Spec, *, resume: bool, sealed: dict) -> Spe
     spec = with_seal(fixed_seeds(spec), folder, sealed)
     path = folder / "spec.yaml"
     if resume and path.is_file():
-        stored = fixed_seeds(load_spec(path)).model_dump(mode="json")  # older studies too
-        given = spec.model_dump(mode="json")
+        stored = applied(fixed_seeds(load_spec(path)))  # older studies too
+        given = applied(spec)
         for tree in (stored, given):
             tree["tune"].pop("trials", None)
             tree["tune"].pop("timeout", None)
