@@ -54,7 +54,7 @@ _guard = threading.Lock()  # the heartbeat thread never uses it; one connection 
 @contextmanager
 def storage_lock(storage: optuna.storages.BaseStorage, name: str) -> Iterator[None]:
     """Exclusive across every worker of the study ``name``, on any machine."""
-    engine = getattr(storage, "engine", None)
+    engine = _engine(storage)
     dialect = getattr(getattr(engine, "dialect", None), "name", None)
     if dialect == "postgresql":
         with _guard, _advisory(engine, name):
@@ -64,6 +64,17 @@ def storage_lock(storage: optuna.storages.BaseStorage, name: str) -> Iterator[No
             yield
     else:  # another database (MySQL): the machine's own file lock is all there is
         yield
+
+
+def _engine(storage: optuna.storages.BaseStorage):
+    """The SQLAlchemy engine under ``storage``, or None (not a database).
+
+    A study's storage is Optuna's caching wrapper around the RDB storage (private attribute
+    ``_backend``, checked on Optuna 5.1): without unwrapping it no lock would be taken at all.
+    """
+    while getattr(storage, "engine", None) is None and hasattr(storage, "_backend"):
+        storage = storage._backend
+    return getattr(storage, "engine", None)
 
 
 @contextmanager
