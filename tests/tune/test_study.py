@@ -96,6 +96,7 @@ def test_exact_total_wal_storage_and_outputs(done_study):
     assert "tune" not in best_yaml or best_yaml["tune"] is None
     assert json.loads((study / "study.json").read_text())["trials"] == 4
     assert "4 trials: 4 complete, 0 pruned, 0 failed" in proc.stdout
+    assert load(study).metric_names == ["val.accuracy"]  # the dashboard's name, not "Objective 0"
 
 
 def test_second_run_without_resume_is_refused(done_study, cli, tmp_path):
