@@ -240,9 +240,15 @@ def fit(
 def _validate(model, val, loss_fn, plan: Plan, history: History, callbacks, epoch: int) -> dict:
     """``val_loss`` and ``val_<m>`` of every logged metric (evaluate's pure functions). The
     outputs go to each callback's ``on_validation`` and stay in ``history.val_output`` with
-    the weights' versions they came from."""
+    the weights' versions they came from. Under data parallelism the val part is sharded
+    like a batch and the outputs gathered, so every rank computes the same numbers."""
     (X, y), batch = val, plan.spec.train.eval_batch_size
-    out = predict(model, X, batch_size=batch, bf16=plan.bf16)
+    shared = ranks()
+    if shared is None:
+        out = predict(model, X, batch_size=batch, bf16=plan.bf16)
+    else:  # data-parallel: each rank predicts its share, every rank gets all the outputs
+        start, end = shared.share(len(X))
+        out = shared.gather(predict(model, X[start:end], batch_size=batch, bf16=plan.bf16), len(X))
     history.val_output, history.val_versions = out, _versions(model)
     for cb in callbacks:
         cb.on_validation(epoch, out)
