@@ -76,6 +76,8 @@ def test_cross_val_score_and_a_pipeline_with_a_scaler(iris):
     assert proba.shape == (150, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     assert (pipe.predict(X) == y).mean() > 0.9
+    pipe.set_params(tunelabclassifier__train__epochs=2)  # through the pipeline, into `train`
+    assert pipe[-1].train == SMALL | {"epochs": 2} and SMALL["epochs"] == 8
 
 
 def test_grid_search_over_the_learning_rate_and_hidden_widths(iris):
@@ -170,7 +172,7 @@ def test_a_wrong_key_is_named_at_fit(iris):
 def test_validation_fraction_and_early_stopping_write_no_folder(iris, tmp_path, monkeypatch):
     X, y = iris
     monkeypatch.chdir(tmp_path)
-    train = {"epochs": 200, "early_stopping": {"patience": 3}, **SMALL} | {"epochs": 200}
+    train = SMALL | {"epochs": 200, "early_stopping": {"patience": 3}}
     est = classifier(train=train, validation_fraction=0.2).fit(X, y)
     assert len(est.history_) < 200 and "val_loss" in est.history_[0]
     assert est.best_epoch_ is not None and est.score(X, y) > 0.85
