@@ -167,6 +167,13 @@ def test_a_wrong_key_is_named_at_fit(iris):
         est.fit(X, y)
     with pytest.raises(SpecError, match=r"model\.hiden"):
         TunelabClassifier(model={"name": "mlp", "hiden": [3]}).fit(X, y)
+    # the estimator's own parameters by their names, not by the spec paths they fill
+    with pytest.raises(SpecError, match=r"`preprocess`.*did you mean `standardize`"):
+        TunelabClassifier(preprocess="standardise").fit(X, y)
+    for fraction in (1.5, 0.0):
+        with pytest.raises(SpecError, match=r"`validation_fraction`: ") as caught:
+            TunelabClassifier(validation_fraction=fraction).fit(X, y)
+        assert "split" not in str(caught.value)
 
 
 def test_validation_fraction_and_early_stopping_write_no_folder(iris, tmp_path, monkeypatch):

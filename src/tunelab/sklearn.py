@@ -54,6 +54,14 @@ __all__ = ["TunelabClassifier", "TunelabRegressor"]
 # given to ``fit`` (and a factory without ``module:function`` cannot be run by tunelab train).
 IN_MEMORY = {"source": "python", "factory": "the arrays given to fit(X, y)"}
 NESTED = ("model", "train")  # the parameters whose keys set_params reaches into
+# spec paths that are the estimator's own parameters, as the spec loader's messages name them
+PARAMETERS = {
+    "`data.preprocess`": "`preprocess`",
+    "`split.val`": "`validation_fraction`",
+    "`split`: holdout needs a validation part: set split.val > 0 or use split.cv": (
+        "`validation_fraction`: must be above 0 (None: no validation part)"
+    ),
+}
 
 
 class _TunelabEstimator(BaseEstimator):
@@ -114,7 +122,13 @@ class _TunelabEstimator(BaseEstimator):
             "train": {} if self.train is None else self.train,
             "evaluate": {"test": False, "ci": {"resamples": 0}},
         }
-        return load_spec(raw)
+        try:
+            return load_spec(raw)
+        except SpecError as exc:  # a parameter of the estimator by its own name
+            message = str(exc)
+            for path, parameter in PARAMETERS.items():
+                message = message.replace(path, parameter)
+            raise SpecError(message) from None
 
     def _fit_arrays(self, X: np.ndarray, y: np.ndarray, classes: list[str] | None) -> None:
         """Train on validated arrays: ``y`` class indices or float targets."""
