@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.datasets import load_diabetes, load_iris
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
@@ -107,6 +107,15 @@ def test_string_labels_and_a_data_frame(iris):
     predicted = est.predict(frame)
     assert predicted.dtype == names.dtype and set(predicted) <= set(names)
     assert est.score(frame, names) > 0.9
+
+    # two classes with bce's one logit: still one probability column per label
+    X2, y2 = load_breast_cancer(return_X_y=True)
+    labels = np.where(y2 == 1, "benign", "malignant")
+    binary = classifier(train=SMALL | {"loss": "bce"}).fit(X2, labels)
+    proba = binary.predict_proba(X2)
+    assert proba.shape == (569, 2) and binary.classes_.tolist() == ["benign", "malignant"]
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert binary.score(X2, labels) > 0.9
 
 
 def test_regression_on_diabetes_and_on_a_linear_set():

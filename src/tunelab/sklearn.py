@@ -109,7 +109,8 @@ class _TunelabEstimator(BaseEstimator):
 
     def spec(self, *, seed: int = 0) -> Spec:
         """The tunelab spec these parameters describe, validated by tunelab's spec loader
-        (the ``data`` node stands for the arrays given to ``fit``)."""
+        (the ``data`` node stands for the arrays given to ``fit``; ``split`` applies only
+        with ``validation_fraction``, the holdout it describes)."""
         split: dict[str, Any] = {"test": 0.0}
         if self.validation_fraction is not None:
             split["val"] = self.validation_fraction
