@@ -26,6 +26,7 @@ LAYERS = [
     {"tunelab.spec"},
     {"tunelab.runs"},
     {"tunelab.train"},
+    {"tunelab.sklearn"},
     {"tunelab.compress"},
     {"tunelab.tune"},
     {"tunelab.report"},
