@@ -110,7 +110,7 @@ def run_record(folder: str | Path) -> Record:
         kind="run",
         folder=path,
         params=params,
-        hparams={k: _hparam(v) for k, v in params.items()},
+        hparams={k: _hparam(v) for k, v in leaves(spec).items()},
         curves=curves(path / "history.jsonl"),
         metrics=metrics,
         tags=tags,
@@ -156,7 +156,7 @@ def study_record(folder: str | Path) -> Record:
         kind="study",
         folder=path,
         params=params,
-        hparams={k: _hparam(v) for k, v in best_params.items()},
+        hparams={k: _hparam(v) for k, v in leaves(best_params).items()},
         curves=curves(best / "history.jsonl") if best.is_dir() else [],
         metrics=metrics,
         tags=tags,
@@ -193,7 +193,7 @@ def _trial_record(folder: Path, study: Record, base: dict[str, str], names: list
         tags["tunelab.error"] = f"{info['error'].get('type')}: {info['error'].get('message')}"[
             :5000
         ]
-    hparams = {k: _hparam(v) for k, v in sampled.items()}
+    hparams = {k: _hparam(v) for k, v in leaves(sampled).items()}
     return Record(
         name=f"{study.name} trial {number}",
         kind="trial",
@@ -239,12 +239,17 @@ def final_metrics(parts: dict[str, dict]) -> dict[str, float]:
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
     """A nested mapping as ``{"a.b.c": "value"}``; lists and scalars as JSON text."""
+    return {k: _param(v) for k, v in leaves(tree, prefix).items()}
+
+
+def leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as ``{"a.b.c": value}`` (values as they are)."""
     if isinstance(tree, dict) and tree:
-        out: dict[str, str] = {}
+        out: dict[str, Any] = {}
         for key, value in tree.items():
-            out |= flatten(value, f"{prefix}.{key}" if prefix else str(key))
+            out |= leaves(value, f"{prefix}.{key}" if prefix else str(key))
         return out
-    return {prefix: _param(tree)} if prefix else {}
+    return {prefix: tree} if prefix else {}
 
 
 def _param(value: Any) -> str:
