@@ -187,6 +187,12 @@ def tune(
         code = stop.exit_code if isinstance(stop, Interrupted) else 130
         interrupted_study(spec, out, set_ or [], storage)
         raise typer.Exit(code) from None
+    _record_study(result, quiet=quiet, storage=storage, trackers=(mlflow, tensorboard))
+
+
+def _record_study(result, *, quiet: bool, storage: str | None, trackers: tuple) -> None:
+    """The reports of a finished study (or of each outer study of nested CV), then the
+    trackers asked for (``--mlflow``, ``--tensorboard``)."""
     if result.nested is not None:  # a study per outer fold; the folder itself is not a study
         for k in range(result.nested["outer_folds"]):
             report_folder(result.path / f"outer_{k}" / "best", quiet=True)
@@ -194,12 +200,12 @@ def tune(
         if not quiet:
             typer.echo(f"reports: {result.path / 'outer_*' / 'report.html'}")
         for k in range(result.nested["outer_folds"]):  # each outer study: a parent run
-            track_folder(result.path / f"outer_{k}", mlflow, tensorboard)
+            track_folder(result.path / f"outer_{k}", *trackers)
         return
     if result.best_run is not None:
         report_folder(result.best_run.path, quiet=True)
     report_folder(result.path, quiet=quiet, storage=storage)
-    track_folder(result.path, mlflow, tensorboard)
+    track_folder(result.path, *trackers)
 
 
 def _objectives_override(text: str | None) -> list[str]:
