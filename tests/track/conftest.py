@@ -22,6 +22,11 @@ TUNE = {
 }
 
 
+@pytest.fixture
+def tiny_spec() -> dict:
+    return dict(SPEC)
+
+
 def _finished(folder: Path) -> Path:
     from tunelab.report import write_report
 

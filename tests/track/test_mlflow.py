@@ -194,3 +194,28 @@ def test_the_record_names_a_nested_folder_and_an_unfinished_one(tmp_path):
         record_of(tmp_path)
     with pytest.raises(RunError, match="neither a finished run"):
         record_of(tmp_path / "outer_0")
+
+
+@pytest.mark.slow
+def test_a_multi_objective_study_logs_each_objective_and_the_front(tmp_path, store, tiny_spec):
+    import tunelab
+
+    tune = {"trials": 3, "sampler": "random", "pruner": "none", "objectives": ["val.rmse", "params"],
+            "space": {"model.hidden": [[2], [8]]}}  # fmt: skip
+    spec = tiny_spec | {"name": "front", "model": {"name": "mlp", "hidden": [4]}, "tune": tune}
+    result = tunelab.tune_study(spec, out=tmp_path / "front", quiet=True)
+    logged = track(result, mlflow=store)
+    runs = mlflow.search_runs(experiment_names=["front"])
+    children = runs[runs["tags.mlflow.parentRunId"] == logged.mlflow.run_id]
+    saved = json.loads((result.path / "result.json").read_text())
+    front = {str(t["number"]) for t in saved["front"]}
+    assert len(children) == 3
+    for _, child in children.iterrows():
+        info = json.loads(
+            (result.path / "trials" / child["tags.tunelab.trial"] / "trial.json").read_text()
+        )
+        assert [child["metrics.val.rmse"], child["metrics.params"]] == pytest.approx(info["values"])
+        assert child["params.model.hidden"] == json.dumps(info["params"]["model.hidden"])
+        assert child["tags.tunelab.on_front"] == str(child["tags.tunelab.trial"] in front).lower()
+    parent = runs[runs["run_id"] == logged.mlflow.run_id].iloc[0]
+    assert parent["tags.tunelab.pick"] == saved["pick"]["rule"]

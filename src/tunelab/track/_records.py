@@ -162,10 +162,16 @@ def study_record(folder: str | Path) -> Record:
         tags=tags,
         files=files,
     )
+    if result.get("front") is not None:  # multi-objective: the front and the pick's rule
+        record.tags["tunelab.pick"] = str((result.get("pick") or {}).get("rule"))
     base = flatten(spec)
     names = list(result.get("objectives") or {}) or [objective]
+    front = {t["number"] for t in result.get("front") or []}
     for trial in sorted((path / "trials").glob("*/trial.json"), key=_number):
-        record.children.append(_trial_record(trial.parent, record, base, names))
+        child = _trial_record(trial.parent, record, base, names)
+        if result.get("front") is not None:
+            child.tags["tunelab.on_front"] = str(int(child.tags["tunelab.trial"]) in front).lower()
+        record.children.append(child)
     return record
 
 
