@@ -22,7 +22,7 @@ from tunelab._disk import redact
 from tunelab.errors import TunelabError
 from tunelab.track._records import Record
 
-__all__ = ["to_mlflow", "MlflowLogged", "load_mlflow", "INSTALL_HINT"]
+__all__ = ["to_mlflow", "MlflowLogged", "load_mlflow", "experiment_id", "INSTALL_HINT"]
 
 INSTALL_HINT = "pip install 'tunelab[mlflow]'"
 _BATCH = 100  # MLflow's limit of params (and of tags) per log_batch call
@@ -51,11 +51,7 @@ def to_mlflow(record: Record, uri: str, *, experiment: str | None = None) -> Mlf
     """
     client = _client(uri)
     name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or record.name
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        exp_id = found.experiment_id
-    else:
-        exp_id = client.create_experiment(name, artifact_location=_artifact_root(uri))
+    exp_id = experiment_id(client, name, uri)
     run_id = _start(client, exp_id, record, parent=None)
     children = []
     for child in record.children:
@@ -101,7 +97,15 @@ def _key(key: str) -> str:
     return _BAD_KEY.sub("_", key)[:250]
 
 
-def _artifact_root(uri: str) -> str | None:
+def experiment_id(client, name: str, uri: str) -> str:
+    """The experiment ``name`` of the store, created (its artifacts placed) when new."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_root(uri))
+
+
+def artifact_root(uri: str) -> str | None:
     """``sqlite:///rel.db`` / ``sqlite:////abs.db``: ``mlartifacts/`` beside the file."""
     path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
     if not path or path == ":memory:":
