@@ -30,6 +30,7 @@ LAYERS = [
     {"tunelab.compress"},
     {"tunelab.tune"},
     {"tunelab.report"},
+    {"tunelab.track"},
     {"tunelab.cli", "tunelab.__main__"},
 ]
 # documented exceptions (docs/architecture.md): the listing of plug-ins shows each one's options
