@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 __all__ = ["fit_log_ticks", "label_overlaps"]
 
-MANTISSAS = [(1, 2, 5), (1, 3), (1,)]
+MANTISSAS = [(1, 2, 3, 5), (1, 2, 5), (1, 3), (1,)]
 STRIDES = (2, 3, 4, 5, 10, 20)  # decades between labelled ticks once one per decade is too many
 MOST = 7  # labels on one axis at most, however long it is
 GAP = 0.35  # the least space between two labels, in units of the labels' font size
