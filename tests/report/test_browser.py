@@ -246,7 +246,8 @@ def _overlap(a: dict, b: dict) -> bool:
 
 @pytest.fixture(scope="module")
 def wide_study(tmp_path_factory, make_study_spec) -> Path:
-    """A study of seven hyperparameters with long dotted names, its learning rate drawn on a
+    """A study of seven hyperparameters with long dotted names in a long-named folder, its
+    learning rate drawn on a
     log scale inside one decade (where matplotlib labels 2×10⁻³, 3×10⁻³, ... by default)."""
     spec = make_study_spec(8, epochs=2)
     spec["name"] = "wide_study"
@@ -262,7 +263,8 @@ def wide_study(tmp_path_factory, make_study_spec) -> Path:
         },
         "train.batch_size": [8, 16, 32],
     }  # fmt: skip
-    out = tmp_path_factory.mktemp("wide") / "study"
+    # a long folder name without a break: the paths on the page must wrap, not run over
+    out = tmp_path_factory.mktemp("wide") / ("study" + "_in_a_folder_with_a_long_name" * 4)
     return tunelab.tune_study(spec, out=out, quiet=True).path
 
 
