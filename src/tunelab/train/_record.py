@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunelab.data import Schema, Standardizer, fingerprint
+from tunelab.data import (
+    LOSS_SCALE,
+    TARGET_SCALE_FILE,
+    Schema,
+    Standardizer,
+    TargetScale,
+    fingerprint,
+)
 from tunelab.errors import RunError
 from tunelab.runs import (
     Run,
@@ -329,6 +336,12 @@ def _train_and_record(
     # --- save the model and its preprocessing, evaluate
     save_weights(run.path / "model.safetensors", done.model.state_dict())
     write_json(run.path / "preprocess.json", done.stats.to_json())
+    target = _target_scale(done.model)
+    if target is not None:  # the model's output layer; the loss was on the standardised scale
+        write_json(run.path / TARGET_SCALE_FILE, target.to_json())
+        console.note(
+            f"target standardised on the training part ({target.describe()}): {LOSS_SCALE}"
+        )
     metrics = _evaluate(prep, run, done, refit_only=refit_only)
     diagnosis = None
     if not refit_only:  # over/under-fitting, from the (first) fold's validation history
@@ -353,6 +366,14 @@ def _train_and_record(
     if diagnosis and not console.quiet:
         console.print(f"diagnosis: {diagnosis['verdict']}", markup=False)
     return run
+
+
+def _target_scale(model: torch.nn.Module) -> TargetScale | None:
+    """The target scale the model's ``unscale`` layer holds (None: an unscaled target)."""
+    unscale = getattr(model, "unscale", None)
+    if unscale is None:
+        return None
+    return TargetScale(unscale.mean.cpu().numpy(), unscale.std.cpu().numpy())
 
 
 def _best_label(prep: Prepared, history: History) -> str | None:
