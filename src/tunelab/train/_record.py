@@ -36,6 +36,7 @@ from tunelab.runs import (
     write_json,
 )
 from tunelab.spec import Spec, dump_spec, load_spec
+from tunelab.train._baseline import diagnose_run
 from tunelab.train._checkpoint import (
     CHECKPOINT_FILE,
     Checkpoint,
@@ -44,9 +45,8 @@ from tunelab.train._checkpoint import (
     save_checkpoint,
 )
 from tunelab.train._console import Console
-from tunelab.train._diagnosis import diagnose
 from tunelab.train._evaluate_run import before_test_look, log_test_look
-from tunelab.train._fit import History, choose_epoch, maximize
+from tunelab.train._fit import History, choose_epoch
 from tunelab.train._fold import evaluate_part, part_metrics, slots, train_fold
 from tunelab.train._plan import Prepared, prepare
 from tunelab.train._ranks import ranks
@@ -344,10 +344,8 @@ def _train_and_record(
         )
     metrics = _evaluate(prep, run, done, refit_only=refit_only)
     diagnosis = None
-    if not refit_only:  # over/under-fitting, from the (first) fold's validation history
-        rows = [r for r in run.history if r.get("fold", 0) == 0]
-        main = prep.metrics[0] if prep.metrics else None
-        diagnosis = diagnose(rows, metric=main, higher_is_better=maximize(main or "loss"))
+    if not refit_only:  # over/under-fitting, from the folds' validation histories
+        diagnosis = diagnose_run(prep, done.histories)
         if diagnosis:
             write_json(run.path / "diagnosis.json", diagnosis)
     (run.path / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: nothing left to resume
