@@ -134,3 +134,27 @@ def test_packed_members_train_on_the_scaled_target_like_fit(tmp_path):
             assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-4)
             assert b["val_rmse"] == pytest.approx(a["val_rmse"], rel=1e-4)
         assert history.rows[-1]["val_loss"] < 5.0  # the standardised scale, not 1e7
+
+
+@pytest.mark.slow
+def test_two_processes_train_a_scaled_target_as_one_does(cli, tmp_path):
+    spec = (
+        "name: ddp_reg\nseed: 1\ndata: {source: diabetes}\nsplit: {test: 0.2, val: 0.2}\n"
+        "model: {name: mlp, hidden: [16]}\n"
+        "train: {epochs: 2, batch_size: 63, optimizer: {name: adam, lr: 0.01}}\n"
+    )
+    (tmp_path / "spec.yaml").write_text(spec)
+    one = cli("train", "spec.yaml", "--out", "one", "-q")
+    assert one.returncode == 0, one.stderr
+    two = cli("train", "spec.yaml", "--out", "two", "--nproc", "2", "-q")
+    assert two.returncode == 0, two.stdout + two.stderr
+    a, b = (
+        load_weights(tmp_path / "one/model.safetensors"),
+        load_weights(tmp_path / "two/model.safetensors"),
+    )
+    assert a.keys() == b.keys() and "unscale.mean" in a
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+    m1 = json.loads((tmp_path / "one/metrics.json").read_text())["test"]
+    m2 = json.loads((tmp_path / "two/metrics.json").read_text())["test"]
+    assert m2["mae"]["value"] == pytest.approx(m1["mae"]["value"], rel=1e-4)
+    assert (tmp_path / "two/target_scale.json").is_file()
