@@ -5,7 +5,8 @@ Also importable, as plumbing outside ``__all__`` (used by train, tune and the CL
 line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
 lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
 statistics of a part, streamed when lazy); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``; for ``tunelab init``: ``inspect_data`` (``TableFacts``,
-``FolderFacts``).
+``FolderFacts``); ``TARGET_SCALE_FILE``, ``LOSS_SCALE`` (a run's target scale file, and
+which scale its loss is on).
 """
 
 from tunelab._lazy import lazy_exports
@@ -34,6 +35,9 @@ _EXPORTS = {
     "Schema": "_schema",
     "Standardizer": "_preprocess",
     "fit_standardizer": "_preprocess",
+    "TargetScale": "_target",
+    "fit_target_scale": "_target",
+    "read_target_scale": "_target",
     "Augment": "_augment",
     "random_crop": "_augment",
     "hflip": "_augment",
@@ -42,6 +46,8 @@ _EXPORTS = {
     "random_erase": "_augment",
 }
 _PLUMBING = {
+    "TARGET_SCALE_FILE": "_target",
+    "LOSS_SCALE": "_target",
     "LazyPart": "_lazy",
     "fit_stats": "_lazy",
     "outer_cv": "_splits",

@@ -17,7 +17,7 @@ from tunelab.spec import TrainSpec
 from tunelab.train._batches import batches_of, epoch_runner
 from tunelab.train._callbacks import Callback, Prune, Stop, check_monitors
 from tunelab.train._checkpoint import Checkpoint
-from tunelab.train._losses import build_loss, to_scores
+from tunelab.train._losses import build_loss, on_target_scale, to_scores
 from tunelab.train._optimizers import build_optimizer
 from tunelab.train._ranks import ranks
 from tunelab.train._schedules import Schedule
@@ -175,7 +175,7 @@ def fit(
     # --- setup: optimizer, schedule (plan lr x factor, never read back), callbacks, watches
     cfg, has_val, device = plan.spec.train, val is not None, train[1].device
     epochs, gen = epochs or cfg.epochs, torch.Generator(device=device).manual_seed(seed)
-    loss_fn = build_loss(plan.loss, device=device)
+    loss_fn = on_target_scale(build_loss(plan.loss, device=device), model)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
     batches, plateau = batches_of(train, plan, gen, ranks()), plan.plateau_watch(has_val=has_val)
     lrs, up = [plan.lr] * len(optimizer.param_groups), plateau is not None and plateau.maximize

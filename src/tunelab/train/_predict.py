@@ -24,6 +24,7 @@ from tunelab.data import (
     array_features,
     frame_data,
     read_new_data,
+    read_target_scale,
 )
 from tunelab.errors import DataError, RunError
 from tunelab.models._variants import load_variant, read_variant
@@ -129,7 +130,8 @@ class Predictor:
 
     def _model(self, shape: DataShape) -> torch.nn.Module:
         stats = Standardizer.from_json(read_json(self.run.path / "preprocess.json"))
-        model = model_with_stats(self.plan, shape.in_shape, shape.num_classes, stats)
+        target = read_target_scale(self.run.path)  # the output layer of a scaled target
+        model = model_with_stats(self.plan, shape.in_shape, shape.num_classes, stats, target)
         variant = read_variant(self.run.path)  # a compressed variant (tunelab compress)
         if variant is not None:
             return load_variant(self.run.path, model, variant).to(self.plan.device)
