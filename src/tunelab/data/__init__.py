@@ -4,7 +4,10 @@ Also importable, as plumbing outside ``__all__`` (used by train, tune and the CL
 ``outer_cv``, ``outer_folds``, ``make_cv`` (nested CV), ``describe_duplicates`` (the leakage
 line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
 lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
-statistics of a part, streamed when lazy); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``; for ``tunelab init``: ``inspect_data`` (``TableFacts``,
+statistics of a part, streamed when lazy); the per-part featurizer hook (``_tabular``):
+``fit_part`` (a training part's preprocessing: the featurizer fitted on its rows, or
+``fit_stats``), ``features_on``, ``in_shape_of``, ``FEATURIZERS`` and ``register_featurizer``
+(a fitted state's kind -> its ``from_json``); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``; for ``tunelab init``: ``inspect_data`` (``TableFacts``,
 ``FolderFacts``); ``TARGET_SCALE_FILE``, ``LOSS_SCALE`` (a run's target scale file, and
 which scale its loss is on).
 """
@@ -38,6 +41,9 @@ _EXPORTS = {
     "TargetScale": "_target",
     "fit_target_scale": "_target",
     "read_target_scale": "_target",
+    "TablePreprocess": "_tabular",
+    "TableFeaturizer": "_tabular",
+    "TableState": "_tabular",
     "Augment": "_augment",
     "random_crop": "_augment",
     "hflip": "_augment",
@@ -50,6 +56,12 @@ _PLUMBING = {
     "LOSS_SCALE": "_target",
     "LazyPart": "_lazy",
     "fit_stats": "_lazy",
+    "fit_part": "_tabular",
+    "features_on": "_tabular",
+    "in_shape_of": "_tabular",
+    "new_rows": "_tabular",
+    "FEATURIZERS": "_preprocess",
+    "register_featurizer": "_preprocess",
     "outer_cv": "_splits",
     "outer_folds": "_splits",
     "make_cv": "_splits",

@@ -46,6 +46,10 @@ class Dataset:
         test_is_sealed: the source's test part must be the sealed test (``split.test: source``),
             as for a factory that returns ``(train, test)``.
         lazy: the features read sample by sample (see :class:`Lazy`), with ``X`` None.
+        table: the raw feature columns (a DataFrame) when they are fitted per training part
+            (``featurizer``); ``X`` then holds a numeric code of each row (for fingerprints
+            and the leakage check), not the model's inputs.
+        featurizer: fitted on each training part's rows of ``table`` (``data._tabular``).
     """
 
     X: np.ndarray | None
@@ -58,6 +62,8 @@ class Dataset:
     source_test: np.ndarray | None = field(default=None, repr=False)
     test_is_sealed: bool = False
     lazy: Lazy | None = field(default=None, repr=False)
+    table: Any = field(default=None, repr=False)
+    featurizer: Any = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])

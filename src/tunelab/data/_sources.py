@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from tunelab.data._dataset import Dataset
+from tunelab.data._tabular import TablePreprocess
 from tunelab.plugins import SOURCES, NonNegFloat, Options, load_plugins
 
 __all__ = [
@@ -37,11 +38,24 @@ __all__ = [
 BUILTIN_SOURCES = ("mnist-5k", "digits", "iris", "wine", "breast-cancer", "diabetes")
 
 
+def _preprocess_form(value: Any) -> str:
+    return "a mapping" if isinstance(value, (dict, TablePreprocess)) else "a name"
+
+
+# a name or the full form, told apart before validating (one error, not one per form)
+Preprocess = Annotated[
+    Annotated[Literal["auto", "standardize", "none"], Tag("a name")]
+    | Annotated[TablePreprocess, Tag("a mapping")],
+    Discriminator(_preprocess_form),
+]
+
+
 class _DataBase(Options):
-    preprocess: Literal["auto", "standardize", "none"] = Field(
+    preprocess: Preprocess = Field(
         "auto",
-        description="auto: standardise table features, normalise images (mean/std); "
-        "statistics are fitted on the training part only",
+        description="auto: standardise table features, normalise images (mean/std); or in "
+        "full for tables: {categorical, impute, missing_indicator, scale}; everything is "
+        "fitted on the training part only",
     )
     target_scale: Literal["auto", "none"] = Field(
         "auto",
@@ -263,6 +277,7 @@ def _table(spec: TableData, *, seed: int = 0) -> Dataset:
         features=spec.features,
         task=spec.task,
         groups=spec.groups,
+        preprocess=spec.preprocess,
     )
 
 

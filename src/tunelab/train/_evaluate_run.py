@@ -62,7 +62,7 @@ def evaluate_run(
         idx = splits.folds[0].val
     else:
         idx = splits.dev if len(splits.folds) > 1 else splits.folds[0].train
-    model = load_model(run, prep)
+    model, stats = load_model(run, prep)
     sealed = before_test_look(run, spec) if split == "test" else None
     if split == "val" and any(row.get("fold") == "refit" for row in run.history):
         print(
@@ -71,7 +71,7 @@ def evaluate_run(
             "values are; so is one look at the sealed test part)",
             file=sys.stderr,
         )
-    scores, values = evaluate_part(prep, model, idx)
+    scores, values = evaluate_part(prep, model, idx, stats=stats)
     metrics = run.metrics
     metrics[split] = slots(prep, idx, scores, values)
     write_json(run.path / "metrics.json", metrics)
@@ -124,9 +124,9 @@ def log_test_look(
         log_unsealed_look(run.path, spec.evaluate.seal, why=why, metrics=values)
 
 
-def load_model(run: Run, prep: Prepared) -> torch.nn.Module:
-    """The run's model with its saved preprocessing and weights, on the plan's device."""
+def load_model(run: Run, prep: Prepared) -> tuple[torch.nn.Module, Standardizer]:
+    """The run's model with its saved weights, on the plan's device, and its preprocessing."""
     stats = Standardizer.from_json(read_json(run.path / "preprocess.json"))
     model = fold_model(prep, stats, target=read_target_scale(run.path))
     model = load_saved_weights(model, run.path / "model.safetensors")
-    return model.to(prep.device)
+    return model.to(prep.device), stats

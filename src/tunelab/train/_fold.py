@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tunelab._disk import load_weights
-from tunelab.data import Standardizer, TargetScale, fit_stats, fit_target_scale
+from tunelab.data import Standardizer, TargetScale, fit_part, fit_target_scale, in_shape_of
 from tunelab.errors import RunError
 from tunelab.evaluate import bootstrap_ci, compute_metrics
 from tunelab.models import build_model
@@ -41,7 +41,8 @@ def fold_model(
     """A fresh model of the spec, with the preprocessing ``stats`` built in (on the CPU) and
     the ``target`` scale as its output layer."""
     plan = plan or prep.plan
-    return model_with_stats(plan, prep.ds.in_shape, prep.ds.num_classes, stats, target)
+    in_shape = in_shape_of(stats, prep.ds.in_shape)
+    return model_with_stats(plan, in_shape, prep.ds.num_classes, stats, target)
 
 
 def fold_target(prep: Prepared, train_idx: np.ndarray, plan: Plan | None = None):
@@ -107,16 +108,16 @@ def train_fold(
     fold to continue from.
     """
     plan = plan or prep.plan
-    stats = fit_stats(prep.ds, train_idx, plan.spec.data.preprocess)
+    stats = fit_part(prep.ds, train_idx, plan.spec.data.preprocess)
     torch.manual_seed(seed)
     model = fold_model(prep, stats, plan, fold_target(prep, train_idx, plan)).to(prep.device)
     t_idx = torch.as_tensor(train_idx, device=prep.device)
     val = None
     if val_idx is not None:
-        val = (prep.inputs(val_idx), prep.y[torch.as_tensor(val_idx, device=prep.device)])
+        val = (prep.inputs(val_idx, stats), prep.y[torch.as_tensor(val_idx, device=prep.device)])
     history = fit(
         model,
-        (prep.inputs(train_idx), prep.y[t_idx]),
+        (prep.inputs(train_idx, stats), prep.y[t_idx]),
         val,
         plan,
         seed=seed,
@@ -131,17 +132,23 @@ def train_fold(
 
 
 def evaluate_part(
-    prep: Prepared, model: torch.nn.Module, idx: np.ndarray, *, out: torch.Tensor | None = None
+    prep: Prepared,
+    model: torch.nn.Module,
+    idx: np.ndarray,
+    *,
+    out: torch.Tensor | None = None,
+    stats: Standardizer | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """One pass of the model over a part: its scores, and every metric with the loss.
 
     ``out``: the model's outputs on this part, already computed (``History.val_output``, the
-    last epoch's validation pass of this same model), instead of a second pass."""
+    last epoch's validation pass of this same model), instead of a second pass. ``stats``:
+    the model's preprocessing, needed when its data set is featurized per training part."""
     plan = prep.plan
     t_idx = torch.as_tensor(idx, device=prep.device)
     if out is None:
         batch = plan.spec.train.eval_batch_size
-        out = predict(model, prep.inputs(idx), batch_size=batch, bf16=plan.bf16)
+        out = predict(model, prep.inputs(idx, stats), batch_size=batch, bf16=plan.bf16)
     loss_fn = on_target_scale(build_loss(plan.loss, device=prep.device), model)
     loss = float(loss_fn(out, prep.y[t_idx]))
     scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()

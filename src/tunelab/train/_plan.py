@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunelab.data import Dataset, LazyPart, Splits, load_dataset, make_splits
+from tunelab.data import Dataset, LazyPart, Splits, Standardizer, load_dataset, make_splits
 from tunelab.errors import SpecError, did_you_mean
 from tunelab.evaluate import DEFAULT_METRICS, METRICS, Metric, get_metric
 from tunelab.plugins import LOSSES, OPTIMIZERS
@@ -332,11 +332,14 @@ class Prepared:
     y: torch.Tensor
     plan: Plan
 
-    def inputs(self, idx: np.ndarray) -> torch.Tensor | LazyPart:
-        """The inputs of the samples at ``idx``: a tensor on the device, or a lazy part."""
+    def inputs(self, idx: np.ndarray, stats: Standardizer | None = None) -> torch.Tensor | LazyPart:
+        """The inputs at ``idx``: a tensor on the device, or a lazy part (``stats``: see fit_part)."""
+        from tunelab.data import features_on
+
         if self.X is None:
             return LazyPart(self.ds.lazy, np.asarray(idx, np.int64), self.device)
-        return self.X[torch.as_tensor(idx, device=self.device)]
+        X = self.X if self.ds.featurizer is None else features_on(self.ds, stats, self.device)
+        return X[torch.as_tensor(idx, device=self.device)]
 
     @property
     def spec(self) -> Spec:

@@ -9,6 +9,7 @@ rows, in order, are exactly its saved ``test_score``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from tunelab.data import (
     Standardizer,
     array_features,
     frame_data,
+    in_shape_of,
+    new_rows,
     read_new_data,
     read_target_scale,
 )
@@ -118,18 +121,21 @@ class Predictor:
         self.schema = Schema.from_json(read_json(path), path=str(path))
         spec = self.run.spec
         classes = len(self.schema.classes) if self.schema.classes else None
+        stats = Standardizer.from_json(read_json(self.run.path / "preprocess.json"))
+        self.featurize = None  # a table encoded per training part: the refit's fitted state
+        if stats.featurizer is not None:
+            self.featurize = functools.partial(new_rows, stats.featurizer)
         shape = DataShape(
             task=self.schema.task,
             name=spec.name,
-            in_shape=self.schema.in_shape,
+            in_shape=in_shape_of(stats, self.schema.in_shape),
             num_classes=classes,
             out_features=classes or self.schema.out_features,
         )
         self.plan = resolve(spec, shape, device=device)
-        self.model = self._model(shape)
+        self.model = self._model(shape, stats)
 
-    def _model(self, shape: DataShape) -> torch.nn.Module:
-        stats = Standardizer.from_json(read_json(self.run.path / "preprocess.json"))
+    def _model(self, shape: DataShape, stats: Standardizer) -> torch.nn.Module:
         target = read_target_scale(self.run.path)  # the output layer of a scaled target
         model = model_with_stats(self.plan, shape.in_shape, shape.num_classes, stats, target)
         variant = read_variant(self.run.path)  # a compressed variant (tunelab compress)
@@ -142,9 +148,14 @@ class Predictor:
         """Any accepted input as checked model input: a path, a DataFrame, an array or
         tensor of samples, or a torch ``Dataset`` (of samples or ``(sample, target)``)."""
         if isinstance(data, (str, Path)):
-            return read_new_data(data, self.schema)
+            return read_new_data(data, self.schema, featurize=self.featurize)
         if hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame
-            return frame_data(data, self.schema)
+            return frame_data(data, self.schema, featurize=self.featurize)
+        if self.featurize is not None:
+            raise DataError(
+                f"the run was trained on a table whose columns are encoded per training part; "
+                f"give a pandas DataFrame or a table file with its columns ({self.schema.samples})"
+            )
         if isinstance(data, torch.Tensor):
             return NewData(array_features(data.detach().cpu().numpy(), self.schema))
         if isinstance(data, np.ndarray):

@@ -238,7 +238,7 @@ def _train_folds(
             console.note(done.history.stop_reason)
         done.histories.append(done.history.rows)
         if n_folds > 1:
-            scores, values = evaluate_part(prep, done.model, fold.val)
+            scores, values = evaluate_part(prep, done.model, fold.val, stats=done.stats)
             done.oof_scores.update(zip(fold.val.tolist(), scores, strict=True))
             done.fold_rows.append(values)
     return done
@@ -283,7 +283,7 @@ def _evaluate(prep: Prepared, run: Run, done: _Trained, *, refit_only: bool) -> 
         if len(splits.folds) == 1:
             val_idx = splits.folds[0].val
             out = done.history.val_output if done.history else None
-            val_scores, val_values = evaluate_part(prep, model, val_idx, out=out)
+            val_scores, val_values = evaluate_part(prep, model, val_idx, out=out, stats=done.stats)
         else:  # pooled out-of-fold predictions: an honest estimate, without one model's loss
             val_idx = np.array(sorted(done.oof_scores))
             val_scores = np.stack([done.oof_scores[i] for i in val_idx.tolist()])
@@ -294,7 +294,7 @@ def _evaluate(prep: Prepared, run: Run, done: _Trained, *, refit_only: bool) -> 
     if spec.evaluate.test and len(splits.test) and _looks_at_test():
         # a refit's look is logged by its study, with the trial it refits
         sealed = None if refit_only else before_test_look(run, spec)
-        test_scores, test_values = evaluate_part(prep, model, splits.test)
+        test_scores, test_values = evaluate_part(prep, model, splits.test, stats=done.stats)
         if sealed is not None:
             log_test_look(run, spec, sealed, test_values, fingerprint(prep.ds, splits.test))
         metrics["test"] = slots(prep, splits.test, test_scores, test_values)

@@ -64,6 +64,8 @@ def affine_summary(spec: Spec, ds: Dataset, model: torch.nn.Module) -> str | Non
     """For a linear regression on few features: the learned line in the data's own units."""
     if not isinstance(spec.model, LinearModel) or ds.task != "regression" or ds.in_features > 3:
         return None
+    if ds.featurizer is not None:  # the model's inputs are not the table's columns
+        return None
     device = next(model.parameters()).device
     with torch.no_grad():
         model.eval()
