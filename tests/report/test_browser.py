@@ -247,8 +247,8 @@ def _overlap(a: dict, b: dict) -> bool:
 @pytest.fixture(scope="module")
 def wide_study(tmp_path_factory, make_study_spec) -> Path:
     """A study of seven hyperparameters with long dotted names in a long-named folder, its
-    learning rate drawn on a
-    log scale inside one decade (where matplotlib labels 2×10⁻³, 3×10⁻³, ... by default)."""
+    learning rate drawn on a log scale inside one decade (where matplotlib labels 2×10⁻³,
+    3×10⁻³, ... by default)."""
     spec = make_study_spec(8, epochs=2)
     spec["name"] = "wide_study"
     spec["tune"]["pruner"] = "none"

@@ -254,8 +254,8 @@ def study_figures(info: StudyInfo, study) -> dict[str, str]:
         names = list(info.objectives or [])
         target = {"target": first, "target_name": names[0] if multi else "Objective Value"}
         figures["parallel"] = _draw(lambda: _parallel(study, varied, target))
-        rows = [_draw(lambda p=p: _readable(ov.plot_slice(study, params=p, **target))) for p in
-                _rows(varied, SLICE_ROW)]  # fmt: skip
+        rows = [_draw(lambda i=i, p=p: _slice_row(study, p, target, first=i == 0))
+                for i, p in enumerate(_rows(varied, SLICE_ROW))]  # fmt: skip
         figures["slice"] = "\n".join(rows) if all(rows) else None
     if info.importance:
         figures["importance"] = _draw(lambda: _importance(info))
@@ -283,6 +283,16 @@ def _parallel(study, params: list[str], target: dict):
     width = min(max(6.4, 1.8 + 1.15 * (len(params) + 1)), PAGE_INCHES)
     with matplotlib.rc_context({"figure.figsize": (width, 4.8)}):
         return _readable(ov.plot_parallel_coordinate(study, params=params, **target))
+
+
+def _slice_row(study, params: list[str], target: dict, *, first: bool):
+    """One row of Optuna's slice plot; its title on the first row only."""
+    from optuna.visualization import matplotlib as ov
+
+    fig = _readable(ov.plot_slice(study, params=params, **target))
+    if not first:
+        fig.suptitle("")
+    return fig
 
 
 def _front(info: StudyInfo):
