@@ -158,3 +158,14 @@ def test_two_processes_train_a_scaled_target_as_one_does(cli, tmp_path):
     m2 = json.loads((tmp_path / "two/metrics.json").read_text())["test"]
     assert m2["mae"]["value"] == pytest.approx(m1["mae"]["value"], rel=1e-4)
     assert (tmp_path / "two/target_scale.json").is_file()
+
+
+def test_a_compressed_variant_keeps_the_target_scale(big_run, tmp_path):
+    from tunelab.compress import compress_run
+
+    compress_run(big_run, ["prune:0.5+finetune:1"], out=tmp_path / "small", batches=(1,), repeats=1)
+    variant = tunelab.load_run(tmp_path / "small" / "prune0.5+finetune1")
+    assert (variant.path / "target_scale.json").is_file()
+    saved = big_run.predictions()
+    got = variant.predict(_data(big_run).X[saved["test_index"]])
+    assert np.abs(got.scores - saved["test_y"]).mean() < 100.0  # y's units: about 5000 each
