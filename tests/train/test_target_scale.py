@@ -88,6 +88,8 @@ def test_target_scale_none_trains_on_the_raw_target_as_before(tmp_path):
     # three epochs of Adam from near zero towards 5000: far from the target, and said so
     diagnosis = json.loads((run.path / "diagnosis.json").read_text())
     assert diagnosis["underfitting"] and diagnosis["verdict"].startswith("underfitting")
+    assert "data.target_scale: auto" in diagnosis["verdict"]  # the raw target: the hint
+    assert diagnosis["baseline"]["target_scaled"] is False
 
 
 def test_classification_is_never_scaled(tmp_path):
