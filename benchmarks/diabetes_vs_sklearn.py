@@ -83,7 +83,7 @@ def linear(out: Path) -> dict:
     ds = load_dataset(run.spec.data, seed=run.spec.seed)
     train, _, test = _parts(run)
     ols = LinearRegression().fit(ds.X[train], ds.y[train])
-    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(ds.X[train], ds.y[train])
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS, cv=5).fit(ds.X[train], ds.y[train])
     ours = run.metrics["test"]["r2"]
     result = {
         "tunelab_r2": ours["value"],

@@ -48,6 +48,7 @@ def test_a_model_that_does_not_learn_is_underfitting_and_the_baseline_is_shown(t
     assert base["val_rmse"] == pytest.approx(rmse, rel=1e-5)  # in the target's units
     assert f"{base['train_loss']:.4g}" in d["verdict"]
     assert "diagnosis: underfitting" in printed
+    assert base["target_scaled"] and "target_scale" not in d["verdict"]  # already scaled
 
 
 def test_a_model_that_learns_is_not_underfitting(tmp_path):

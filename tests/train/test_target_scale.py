@@ -88,6 +88,8 @@ def test_target_scale_none_trains_on_the_raw_target_as_before(tmp_path):
     # three epochs of Adam from near zero towards 5000: far from the target, and said so
     diagnosis = json.loads((run.path / "diagnosis.json").read_text())
     assert diagnosis["underfitting"] and diagnosis["verdict"].startswith("underfitting")
+    assert "data.target_scale: auto" in diagnosis["verdict"]  # the raw target: the hint
+    assert diagnosis["baseline"]["target_scaled"] is False
 
 
 def test_classification_is_never_scaled(tmp_path):
@@ -158,3 +160,14 @@ def test_two_processes_train_a_scaled_target_as_one_does(cli, tmp_path):
     m2 = json.loads((tmp_path / "two/metrics.json").read_text())["test"]
     assert m2["mae"]["value"] == pytest.approx(m1["mae"]["value"], rel=1e-4)
     assert (tmp_path / "two/target_scale.json").is_file()
+
+
+def test_a_compressed_variant_keeps_the_target_scale(big_run, tmp_path):
+    from tunelab.compress import compress_run
+
+    compress_run(big_run, ["prune:0.5+finetune:1"], out=tmp_path / "small", batches=(1,), repeats=1)
+    variant = tunelab.load_run(tmp_path / "small" / "prune0.5+finetune1")
+    assert (variant.path / "target_scale.json").is_file()
+    saved = big_run.predictions()
+    got = variant.predict(_data(big_run).X[saved["test_index"]])
+    assert np.abs(got.scores - saved["test_y"]).mean() < 100.0  # y's units: about 5000 each

@@ -39,11 +39,6 @@ class TargetScale:
     def from_json(cls, data: dict) -> TargetScale:
         return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32))
 
-    def describe(self) -> str:
-        """``mean 152.1, std 77.06`` (the first target column's, for a console line)."""
-        more = f" (first of {len(self.mean)} targets)" if len(self.mean) > 1 else ""
-        return f"mean {self.mean[0]:.4g}, std {self.std[0]:.4g}{more}"
-
 
 def fit_target_scale(y_train: np.ndarray, mode: str, *, task: str) -> TargetScale | None:
     """The target's statistics on a training part, or None (classification, ``mode: none``).

@@ -46,6 +46,8 @@ def baseline_of(
         holder.unscale = Unscale(torch.as_tensor(target.mean), torch.as_tensor(target.std))
     loss_fn = on_target_scale(build_loss(plan.loss, device=torch.device("cpu")), holder)
     out: dict = {"what": what}
+    if ds.task == "regression":
+        out["target_scaled"] = target is not None
     for part, idx in (("train", train_idx), ("val", val_idx)):
         y = torch.as_tensor(ds.y[idx])
         outputs = torch.as_tensor(np.tile(const, (len(idx), 1)), dtype=torch.float32)
@@ -66,8 +68,8 @@ def diagnose_run(prep: Prepared, histories: list[list[dict]]) -> dict | None:
     bases = [baseline_of(prep, f.train, f.val, metric=main) for f in folds if f.val is not None]
     baseline = None
     if bases:
-        keys = [k for k in bases[0] if k != "what"]
-        baseline = {"what": bases[0]["what"]} | {
+        keys = [k for k in bases[0] if k not in ("what", "target_scaled")]
+        baseline = {k: v for k, v in bases[0].items() if k not in keys} | {
             k: float(np.mean([b[k] for b in bases])) for k in keys
         }
         if len(bases) > 1:

@@ -87,10 +87,11 @@ def _underfitting(rows: list[dict], baseline: dict | None) -> str | None:
         f"{b_train:.4g} / {b_val:.4g}"
     )
     if train > b_train and val > b_val:
+        raw = baseline.get("target_scaled") is False  # a regression on its raw target
         return (
             f"underfitting: the model is worse than a trivial baseline on both parts ({shown}): "
-            "train longer or with a higher learning rate; for a regression, keep "
-            "data.target_scale: auto"
+            "train longer or with a higher learning rate"
+            + ("; or standardise the target (data.target_scale: auto)" if raw else "")
         )
     return (
         f"underfitting: the model barely beats a trivial baseline on both parts ({shown}): "

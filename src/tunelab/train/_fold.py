@@ -45,7 +45,9 @@ def fold_model(
     return model_with_stats(plan, in_shape, prep.ds.num_classes, stats, target)
 
 
-def fold_target(prep: Prepared, train_idx: np.ndarray, plan: Plan | None = None):
+def fold_target(
+    prep: Prepared, train_idx: np.ndarray, plan: Plan | None = None
+) -> TargetScale | None:
     """The target scale fitted on a training part (None: classification, ``none``)."""
     mode = (plan or prep.plan).spec.data.target_scale
     return fit_target_scale(prep.ds.y[train_idx], mode, task=prep.ds.task)

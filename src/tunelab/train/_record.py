@@ -329,6 +329,8 @@ def _train_and_record(
     """Train (folds, refit), then save the model, evaluate and write every result file."""
     # --- train: one holdout fold, or every CV fold then a refit on all non-test data
     refit_only = refit_epochs is not None
+    if prep.ds.task == "regression" and prep.spec.data.target_scale == "auto":
+        console.note(f"the target is standardised on each training part: {LOSS_SCALE}")
     done = _Trained() if refit_only else _train_folds(prep, run, console, resume=resume)
     if len(prep.splits.folds) > 1 or refit_only:
         _refit(prep, run, console, done, epochs=refit_epochs)
@@ -339,9 +341,6 @@ def _train_and_record(
     target = _target_scale(done.model)
     if target is not None:  # the model's output layer; the loss was on the standardised scale
         write_json(run.path / TARGET_SCALE_FILE, target.to_json())
-        console.note(
-            f"target standardised on the training part ({target.describe()}): {LOSS_SCALE}"
-        )
     metrics = _evaluate(prep, run, done, refit_only=refit_only)
     diagnosis = None
     if not refit_only:  # over/under-fitting, from the folds' validation histories
