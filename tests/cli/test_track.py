@@ -113,3 +113,12 @@ def test_a_missing_extra_is_one_line_before_any_training(
         f"error: {'MLflow tracking' if extra == 'mlflow' else 'TensorBoard logging'}"
     )
     assert not (tmp_path / "r").exists()  # refused before the run folder was made
+
+
+def test_an_unusable_tracking_uri_is_refused_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", str(_spec(tmp_path)), "--out", str(tmp_path / "r"), "--mlflow", "bogus://x"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --mlflow bogus://x: the tracking store cannot be used")
+    assert not (tmp_path / "r").exists()

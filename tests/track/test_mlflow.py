@@ -219,3 +219,34 @@ def test_a_multi_objective_study_logs_each_objective_and_the_front(tmp_path, sto
         assert child["tags.tunelab.on_front"] == str(child["tags.tunelab.trial"] in front).lower()
     parent = runs[runs["run_id"] == logged.mlflow.run_id].iloc[0]
     assert parent["tags.tunelab.pick"] == saved["pick"]["rule"]
+
+
+@pytest.mark.slow
+def test_a_pruned_trial_is_a_killed_child_with_its_reason(tmp_path, store, tiny_spec):
+    import tunelab
+
+    # grid order (seeded): 0.1, then 0.05 and 1e-5, each worse than the median at epoch 1
+    tune = {"trials": 3, "sampler": "grid",
+            "pruner": {"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0},
+            "space": {"train.optimizer.lr": [1e-5, 0.05, 0.1]}}  # fmt: skip
+    result = tunelab.tune_study(
+        tiny_spec | {"name": "pruned", "tune": tune}, out=tmp_path / "p", quiet=True
+    )
+    logged = track(result, mlflow=store)
+    runs = mlflow.search_runs(experiment_names=["pruned"])
+    children = runs[runs["tags.mlflow.parentRunId"] == logged.mlflow.run_id]
+    client = MlflowClient(tracking_uri=store)
+    states = {}
+    for _, child in children.iterrows():
+        info = json.loads(
+            (result.path / "trials" / child["tags.tunelab.trial"] / "trial.json").read_text()
+        )
+        states[info["state"]] = states.get(info["state"], 0) + 1
+        assert child["tags.tunelab.state"] == info["state"]
+        assert child["status"] == {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}[info["state"]]
+        if info["state"] == "PRUNED":
+            assert child["tags.tunelab.reason"] == info["reason"]
+            assert child["tags.tunelab.reason"].startswith("pruned at step 1")
+            assert len(client.get_metric_history(child["run_id"], "val_rmse")) == 1
+    assert states == {"COMPLETE": 1, "PRUNED": 2}
+    assert runs[runs["run_id"] == logged.mlflow.run_id].iloc[0]["tags.tunelab.trials.pruned"] == "2"

@@ -40,11 +40,23 @@ def track_folder(
     """Log a finished run or study folder; print where it went."""
     if mlflow is None and tensorboard is None:
         return
+    from tunelab.errors import TunelabError
     from tunelab.track import track
 
-    for line in track(
-        folder, mlflow=mlflow, tensorboard=tensorboard, experiment=experiment
-    ).lines():
+    try:
+        done = track(folder, mlflow=mlflow, tensorboard=tensorboard, experiment=experiment)
+    except (TunelabError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the store or the disk failed: the results are saved all the same
+        again = f"tunelab track {folder}" + (f" --mlflow {mlflow}" if mlflow else "")
+        again += f" --tensorboard {tensorboard}" if tensorboard else ""
+        error = TunelabError(
+            f"logging {folder} failed ({type(exc).__name__}: {exc}); its results are saved; "
+            f"log them later with: {again}"
+        )
+        error.exit_code = 1
+        raise error from None
+    for line in done.lines():
         typer.echo(line)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunelab._disk import redact
 from tunelab.errors import TunelabError
 from tunelab.track._mlflow import MlflowLogged, load_mlflow, to_mlflow
 from tunelab.track._records import record_of
@@ -56,5 +57,15 @@ def require(*, mlflow: str | None = None, tensorboard: str | Path | None = None)
     """Fail now, before any training, when a tracker asked for is not installed."""
     if mlflow is not None:
         load_mlflow()
+        from mlflow.tracking import MlflowClient
+
+        try:  # a wrong URI or an unreachable server: said now, not after the training
+            MlflowClient(tracking_uri=mlflow).search_experiments(max_results=1)
+        except Exception as exc:  # noqa: BLE001 - MLflow raises many kinds; each is the same answer
+            raise TunelabError(
+                f"--mlflow {redact(mlflow)}: the tracking store cannot be used "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "e.g. sqlite:///mlflow.db, a folder path, or http://127.0.0.1:5000"
+            ) from None
     if tensorboard is not None:
         summary_writer()
