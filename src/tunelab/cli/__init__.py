@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from tunelab.cli import _commands, _compress, _curves, _listing, _worker, _writing  # noqa: F401, I001  (they register)
+from tunelab.cli import _commands, _compress, _curves, _listing, _track, _worker, _writing  # noqa: F401, I001  (they register)
 
 # the apps first, then the modules whose commands register on them, in --help order
 from tunelab.cli._app import app, curve_app, data_app, whole_descriptions

@@ -35,7 +35,14 @@ from tunelab.train._fold import part_metrics, slots
 
 __all__ = ["compress_run", "parse_methods", "CompressionResult", "VariantResult"]
 
-RUN_FILES = ("spec.yaml", "schema.json", "splits.json", "preprocess.json", "env.json")
+RUN_FILES = (
+    "spec.yaml",
+    "schema.json",
+    "splits.json",
+    "preprocess.json",
+    "target_scale.json",
+    "env.json",
+)
 
 
 @dataclass

@@ -57,6 +57,12 @@ class _DataBase(Options):
         "full for tables: {categorical, impute, missing_indicator, scale}; everything is "
         "fitted on the training part only",
     )
+    target_scale: Literal["auto", "none"] = Field(
+        "auto",
+        description="auto: a regression target is standardised on each training part (the "
+        "model's last layer maps back; predictions and metrics stay in the target's units); "
+        "none: trained on the raw target. Classification is never scaled",
+    )
 
 
 class BuiltinData(_DataBase):
