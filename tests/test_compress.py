@@ -220,7 +220,6 @@ def test_the_compression_report_shows_every_variant_and_both_fronts(compressed):
     assert compressed.rows[1].verdict in page
 
 
-@pytest.mark.slow  # a training run and two variants (11 s on a loaded 2-core machine)
 def test_a_table_encoded_per_training_part_compresses_and_its_variants_predict(tmp_path, penguins):
     import pandas as pd
 

@@ -82,7 +82,6 @@ def test_new_rows_with_unknown_categories_missing_and_extra_columns(run, table, 
         run.predict(np.zeros((2, 4), np.float32))
 
 
-@pytest.mark.slow  # five folds and a refit
 def test_categories_and_gaps_outside_a_training_part_never_reach_its_state(tmp_path, penguins):
     frame = penguins()
     path = tmp_path / "planted.csv"
