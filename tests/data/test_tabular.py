@@ -76,9 +76,20 @@ def test_the_transform_is_scikit_learns_column_transformer(table, options):
     assert not np.isnan(X).any()
 
 
+def test_a_column_with_no_value_in_the_training_part_keeps_its_place(table):
+    ds = _load(table)
+    train = np.flatnonzero(ds.table["sex"].isna().to_numpy())  # sex: every value a gap
+    state = ds.featurizer.fit(ds.table.iloc[train])
+    X, _ = state.transform(ds.table, where="t")
+    oracle = ds.featurizer.transformer().fit(ds.featurizer.frame(ds.table.iloc[train], where="t"))
+    expected = oracle.transform(ds.featurizer.frame(ds.table, where="t")).astype(np.float32)
+    assert np.array_equal(X, expected)
+    assert state.names[-1] == "sex=0"  # scikit-learn's fill of an empty column: one code
+
+
 def test_the_json_round_trip_gives_identical_transforms(table):
     ds = _load(table, missing_indicator=True)
-    stats = fit_part(ds, np.arange(120), ds_preprocess := {"missing_indicator": True})
+    stats = fit_part(ds, np.arange(120), {"missing_indicator": True})
     saved = json.loads(json.dumps(stats.to_json()))  # as preprocess.json holds it
     back = Standardizer.from_json(saved)
     assert back.to_json() == saved
@@ -96,7 +107,6 @@ def test_the_json_round_trip_gives_identical_transforms(table):
         "bill_length_mm_missing",
         "sex_missing",
     ]
-    assert ds_preprocess == {"missing_indicator": True}
 
 
 def test_the_state_holds_only_what_the_training_part_had(table):
@@ -184,3 +194,16 @@ def test_a_column_with_a_different_string_in_each_row_is_warned_as_an_id(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _load(tmp_path / "no_ids.csv")
+
+
+def test_a_parquet_table_with_category_and_boolean_columns(tmp_path, penguins):
+    frame = penguins(60)
+    frame["island"] = frame["island"].astype("category")
+    frame["tagged"] = np.arange(60) % 3 == 0  # booleans are numbers: 0/1, not one-hot
+    frame.to_parquet(tmp_path / "p.parquet")
+    ds = load_table(tmp_path / "p.parquet", fmt="parquet", target="species")
+    assert ds.featurizer.categorical == ["island", "sex"]
+    assert ds.featurizer.numeric == ["bill_length_mm", "body_mass_g", "tagged"]
+    stats = fit_part(ds, np.arange(40), "auto")
+    assert stats.featurizer.names[:3] == ["bill_length_mm", "body_mass_g", "tagged"]
+    assert set(stats.inputs[:, 2]) == {0.0, 1.0} and stats.inputs.shape == (60, 8)

@@ -82,7 +82,6 @@ def test_new_rows_with_unknown_categories_missing_and_extra_columns(run, table, 
         run.predict(np.zeros((2, 4), np.float32))
 
 
-@pytest.mark.slow  # five folds and a refit
 def test_categories_and_gaps_outside_a_training_part_never_reach_its_state(tmp_path, penguins):
     frame = penguins()
     path = tmp_path / "planted.csv"
@@ -153,3 +152,15 @@ def test_the_cli_trains_tunes_with_5_fold_cv_and_predicts(table, cli, tmp_path):
     done = cli("train", "train.yaml", "--out", "trained", "--quiet")
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "trained" / "preprocess.json").read_text())["featurizer"]
+
+
+def test_a_regression_on_such_a_table_with_cv_predicts_its_test_rows_exactly(table, tmp_path):
+    spec = _spec(table, "mass", test=0.2, cv=3)
+    spec["data"]["target"] = "body_mass_g"  # a scaled target (data.target_scale: auto)
+    spec["train"]["epochs"] = 4
+    run = tunelab.train(spec, out=tmp_path / "run", **QUIET)
+    saved = run.predictions()
+    got = run.predict(pd.read_csv(table).iloc[saved["test_index"]])
+    assert got.task == "regression" and np.array_equal(got.scores, saved["test_score"])
+    state = json.loads((run.path / "preprocess.json").read_text())["featurizer"]
+    assert "body_mass_g" not in state["columns"]["numeric"]  # the target is no feature

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -323,11 +322,7 @@ def predict(
     from tunelab.train import Predictor
 
     predictor = Predictor(Run(run))
-    with warnings.catch_warnings(record=True) as caught:  # as one plain line each
-        warnings.simplefilter("always", UserWarning)
-        result = predictor.predict(data, batch_size=batch_size)
-    for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+    result = predictor.predict(data, batch_size=batch_size)
     columns = result.arrays() if out.suffix.lower() == ".npz" else result.columns()
     write_table(out, columns)
     if not quiet:

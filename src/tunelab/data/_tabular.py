@@ -201,7 +201,8 @@ class TableFeaturizer:
             )
         if self.categorical:
             onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
-            steps = [] if impute == "none" else [SimpleImputer(strategy="most_frequent")]
+            fill = SimpleImputer(strategy="most_frequent", keep_empty_features=True)
+            steps = [] if impute == "none" else [fill]
             parts.append(("cat", make_pipeline(*steps, onehot), self.categorical))
         if self.options.missing_indicator:
             for name, cols in (("num_missing", self.numeric), ("cat_missing", self.categorical)):
