@@ -63,8 +63,12 @@ def test_eight_packed_members_equal_eight_sequential_trainings(kind):
         alone, history, _ = train_fold(prep, fold.train, fold.val, seed=member.seed, plan=plan)
         assert len(member.history.rows) == len(history.rows) == 3
         for a, b in zip(history.rows, member.history.rows, strict=True):
-            for key in ("train_loss", "val_loss", "val_accuracy", "train_accuracy", "lr"):
+            for key in ("train_loss", "val_loss", "lr"):
                 assert b[key] == pytest.approx(a[key], abs=1e-5), key
+            # an accuracy counts argmaxes: outputs 1e-7 apart can flip one sample near a tie
+            # (seen: 1 of 1,149 in epoch 3, weights 4e-8 apart), never more
+            for key, n in (("train_accuracy", len(fold.train)), ("val_accuracy", len(fold.val))):
+                assert abs(b[key] - a[key]) <= 1 / n + 1e-12, key
         assert member.history.best_epoch == history.best_epoch
         assert _close(alone, packed) < 1e-5
 
