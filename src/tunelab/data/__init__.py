@@ -3,7 +3,8 @@
 Also importable, as plumbing outside ``__all__`` (used by train, tune and the CLI):
 ``outer_cv``, ``outer_folds``, ``make_cv`` (nested CV), ``describe_duplicates`` (the leakage
 line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
-lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
+text featurizers, fitted per training part: ``TfidfOptions``, ``fit_featurizer``,
+``featurizer_from_json``, ``FEATURIZER_FILE``, ``text_column``; lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
 statistics of a part, streamed when lazy); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``; for ``tunelab init``: ``inspect_data`` (``TableFacts``,
 ``FolderFacts``).
 """
@@ -60,6 +61,11 @@ _PLUMBING = {
     "array_features": "_inputs",
     "write_table": "_inputs",
     "inspect_data": "_inspect",
+    "TfidfOptions": "_featurize",
+    "fit_featurizer": "_featurize",
+    "featurizer_from_json": "_featurize",
+    "FEATURIZER_FILE": "_featurize",
+    "text_column": "_text_table",
     "TableFacts": "_inspect",
     "FolderFacts": "_inspect",
 }

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 Task = Literal["classification", "regression"]
+
+
+def text_digests(texts: np.ndarray) -> np.ndarray:
+    """blake2b (16 bytes) of each text's UTF-8 bytes, as ``S16``."""
+    return np.array(
+        [hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts], dtype="S16"
+    )
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,10 @@ class Dataset:
         test_is_sealed: the source's test part must be the sealed test (``split.test: source``),
             as for a factory that returns ``(train, test)``.
         lazy: the features read sample by sample (see :class:`Lazy`), with ``X`` None.
+        texts: raw texts (a text data set, ``X`` None): a fold's featurizer, fitted on its
+            training part, turns them into features (``data/_featurize.py``).
+        drop_duplicates: exact duplicate samples are dropped before the split (all copies
+            but the first; recorded in ``splits.json``), the default for text.
     """
 
     X: np.ndarray | None
@@ -58,6 +71,8 @@ class Dataset:
     source_test: np.ndarray | None = field(default=None, repr=False)
     test_is_sealed: bool = False
     lazy: Lazy | None = field(default=None, repr=False)
+    texts: np.ndarray | None = field(default=None, repr=False)
+    drop_duplicates: bool = False
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -69,8 +84,18 @@ class Dataset:
     @property
     def in_shape(self) -> tuple[int, ...]:
         """Shape of one sample, e.g. ``(1, 28, 28)`` or ``(64,)``."""
+        if self.X is None and self.lazy is None:
+            return ()  # raw texts: the shape is the fitted featurizer's
         shape = self.lazy.shape if self.X is None else self.X.shape[1:]
         return tuple(int(s) for s in shape)
+
+    @functools.cached_property
+    def digests(self) -> np.ndarray | None:
+        """A 16-byte hash per sample (``S16``) where the samples are not an array: each raw
+        text's (of its UTF-8 bytes), or a lazy set's; None when ``X`` holds them."""
+        if self.texts is not None:  # also once a fold's view holds their features in X
+            return text_digests(self.texts)
+        return self.lazy.digests if self.lazy is not None else None
 
     @property
     def in_features(self) -> int:

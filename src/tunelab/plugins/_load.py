@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "tunelab.train._losses",
     "tunelab.data._augment",
     "tunelab.data._sources",
+    "tunelab.data._text_sources",
     "tunelab.evaluate._metrics",
     "tunelab.evaluate._calibration",
     "tunelab.tune._samplers",

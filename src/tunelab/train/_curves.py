@@ -84,7 +84,7 @@ def _curve(
     base: Spec, kind: str, points: list[dict], specs: list[Spec], *, metric, out, quiet
 ) -> dict:
     from tunelab.train._fold import evaluate_part, train_fold
-    from tunelab.train._plan import prepare
+    from tunelab.train._prepared import fold_view, prepare
 
     console = Console(quiet=quiet)
     prep0 = prepare(base)
@@ -102,8 +102,9 @@ def _curve(
                 train_scores.append(math.nan)
                 val_scores.append(math.nan)
                 continue
-            train_scores.append(evaluate_part(prep, model, train_idx)[1][metric])
-            val_scores.append(evaluate_part(prep, model, fold.val)[1][metric])
+            view = fold_view(prep, train_idx)
+            train_scores.append(evaluate_part(view, model, train_idx)[1][metric])
+            val_scores.append(evaluate_part(view, model, fold.val)[1][metric])
         point |= {
             "train_size": int(round(point["fraction"] * len(prep.splits.folds[0].train))),
             "train_mean": _nanmean(train_scores),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from tunelab.data import Standardizer, fingerprint
+from tunelab.data import FEATURIZER_FILE, Standardizer, featurizer_from_json, fingerprint
 from tunelab.errors import RunError, SpecError
 from tunelab.runs import (
     Run,
@@ -22,7 +22,7 @@ from tunelab.runs import (
 from tunelab.spec import Spec
 from tunelab.train._console import Console
 from tunelab.train._fold import evaluate_part, fold_model, load_saved_weights, slots
-from tunelab.train._plan import Prepared, prepare
+from tunelab.train._prepared import Prepared, featurized, prepare
 
 __all__ = ["evaluate_run", "evaluate", "before_test_look", "log_test_look", "load_model"]
 
@@ -71,6 +71,7 @@ def evaluate_run(
             "values are; so is one look at the sealed test part)",
             file=sys.stderr,
         )
+    prep = saved_view(run, prep)
     scores, values = evaluate_part(prep, model, idx)
     metrics = run.metrics
     metrics[split] = slots(prep, idx, scores, values)
@@ -124,8 +125,17 @@ def log_test_look(
         log_unsealed_look(run.path, spec.evaluate.seal, why=why, metrics=values)
 
 
+def saved_view(run: Run, prep: Prepared) -> Prepared:
+    """Raw texts as the run's saved featurizer (``featurizer.json``) turns them into inputs;
+    ``prep`` itself for other data."""
+    if prep.X is not None or prep.ds.texts is None:
+        return prep
+    return featurized(prep, featurizer_from_json(read_json(run.path / FEATURIZER_FILE)))
+
+
 def load_model(run: Run, prep: Prepared) -> torch.nn.Module:
     """The run's model with its saved preprocessing and weights, on the plan's device."""
     stats = Standardizer.from_json(read_json(run.path / "preprocess.json"))
+    prep = saved_view(run, prep)
     model = load_saved_weights(fold_model(prep, stats), run.path / "model.safetensors")
     return model.to(prep.device)

@@ -18,7 +18,8 @@ from tunelab.train._callbacks import Callback
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._fit import History, fit, predict
 from tunelab.train._losses import build_loss, to_scores
-from tunelab.train._plan import Plan, Prepared
+from tunelab.train._plan import Plan
+from tunelab.train._prepared import Prepared, fold_view
 
 __all__ = [
     "train_fold",
@@ -80,7 +81,8 @@ def train_fold(
     resume: Checkpoint | None = None,
     plan: Plan | None = None,
 ) -> tuple[torch.nn.Module, History, Standardizer]:
-    """Fit preprocessing on ``train_idx`` alone, build a fresh model and train it.
+    """Fit preprocessing (and a text featurizer) on ``train_idx`` alone, build a fresh model
+    and train it. Evaluate the model on ``fold_view(prep, train_idx)``, the inputs it saw.
 
     ``plan`` (default ``prep.plan``) is what to train: a trial passes its own, resolved
     against the study's (``resolve(trial_spec, prep.ds, reuse=prep.plan)``). ``checkpoint``
@@ -88,6 +90,7 @@ def train_fold(
     fold to continue from.
     """
     plan = plan or prep.plan
+    prep = fold_view(prep, train_idx, plan)  # raw texts: the featurizer fitted on train_idx
     stats = fit_stats(prep.ds, train_idx, plan.spec.data.preprocess)
     torch.manual_seed(seed)
     model = fold_model(prep, stats, plan).to(prep.device)

@@ -29,7 +29,8 @@ from tunelab.train._callbacks import Callback, Prune, check_monitors
 from tunelab.train._fit import History, _best_so_far, _decision, _validate, monitored
 from tunelab.train._fold import fold_model
 from tunelab.train._losses import build_loss
-from tunelab.train._plan import Plan, Prepared
+from tunelab.train._plan import Plan
+from tunelab.train._prepared import Prepared, fold_view
 from tunelab.train._schedules import Schedule
 from tunelab.train._stacked import Stack, StackedOptimizer, signature, stackable_optimizer
 
@@ -70,6 +71,7 @@ def train_packed(
     """:func:`train_fold` for every member together: preprocessing fitted on ``train_idx``
     alone, a fresh model per member built after ``torch.manual_seed(member.seed)``, then
     :func:`fit_packed`. Returns the models; each member's ``history`` is filled in."""
+    prep = fold_view(prep, train_idx)  # raw texts: the featurizer fitted on train_idx alone
     stats = fit_stats(prep.ds, train_idx, prep.plan.spec.data.preprocess)
     models, dropout_states = [], []
     for m in members:

@@ -15,7 +15,7 @@ from tunelab.evaluate import (
     reliability_diagram,
 )
 from tunelab.spec import LinearModel, Spec
-from tunelab.train._plan import Prepared
+from tunelab.train._prepared import Prepared
 
 __all__ = ["calibration", "mean_std", "affine_summary"]
 
