@@ -4,7 +4,7 @@ Also importable, as plumbing outside ``__all__`` (used by train, tune and the CL
 ``outer_cv``, ``outer_folds``, ``make_cv`` (nested CV), ``describe_duplicates`` (the leakage
 line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
 text featurizers, fitted per training part: ``TfidfOptions``, ``fit_featurizer``,
-``featurizer_from_json``, ``FEATURIZER_FILE``, ``text_column``; lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
+``featurizer_from_json``, ``FEATURIZER_FILE``, ``text_column``, ``check_texts``; lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
 statistics of a part, streamed when lazy); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``; for ``tunelab init``: ``inspect_data`` (``TableFacts``,
 ``FolderFacts``).
 """
@@ -66,6 +66,7 @@ _PLUMBING = {
     "featurizer_from_json": "_featurize",
     "FEATURIZER_FILE": "_featurize",
     "text_column": "_text_table",
+    "check_texts": "_text_sources",
     "TableFacts": "_inspect",
     "FolderFacts": "_inspect",
 }

@@ -42,9 +42,10 @@ _TABLES = (".csv", ".parquet", ".jsonl")
 
 @dataclass
 class NewData:
-    """Samples to predict: the model's input ``X`` (float32, ``(n, *in_shape)``) and what is
-    passed through to the output beside the predictions (a table's other columns, the image
-    paths, an npz file's other arrays of length n)."""
+    """Samples to predict: the model's input ``X`` (float32, ``(n, *in_shape)``; for a run on
+    texts, the raw texts, which its saved featurizer transforms) and what is passed through to
+    the output beside the predictions (a table's other columns, the image paths, an npz
+    file's other arrays of length n)."""
 
     X: np.ndarray
     passthrough: dict[str, np.ndarray] = field(default_factory=dict)
@@ -88,7 +89,14 @@ def _read_frame(path: Path, suffix: str) -> pd.DataFrame:
 
 
 def frame_data(frame: pd.DataFrame, schema: Schema, *, where: str = "the input") -> NewData:
-    """A table's feature columns as the model's input; its other columns passed through."""
+    """A table's feature columns (or text column) as the model's input; its other columns
+    passed through."""
+    if schema.kind == "text":
+        from tunelab.data._text_table import text_column
+
+        texts = text_column(frame, schema.text, where=where)
+        others = [c for c in frame.columns if str(c) != schema.text]
+        return NewData(texts, {str(c): frame[c].to_numpy() for c in others}, frame)
     X = frame_features(frame, schema, where=where)
     others = [c for c in frame.columns if str(c) not in (schema.features or [])]
     return NewData(X, {str(c): frame[c].to_numpy() for c in others}, frame)

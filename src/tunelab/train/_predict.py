@@ -18,10 +18,13 @@ import torch
 
 from tunelab._disk import read_json
 from tunelab.data import (
+    FEATURIZER_FILE,
     NewData,
     Schema,
     Standardizer,
     array_features,
+    check_texts,
+    featurizer_from_json,
     frame_data,
     read_new_data,
 )
@@ -117,10 +120,13 @@ class Predictor:
         self.schema = Schema.from_json(read_json(path), path=str(path))
         spec = self.run.spec
         classes = len(self.schema.classes) if self.schema.classes else None
+        self.featurizer = None
+        if self.schema.kind == "text":  # raw texts: the featurizer fitted in training
+            self.featurizer = featurizer_from_json(read_json(self.run.path / FEATURIZER_FILE))
         shape = DataShape(
             task=self.schema.task,
             name=spec.name,
-            in_shape=self.schema.in_shape,
+            in_shape=self.featurizer.shape if self.featurizer else self.schema.in_shape,
             num_classes=classes,
             out_features=classes or self.schema.out_features,
         )
@@ -139,6 +145,10 @@ class Predictor:
     def new_data(self, data: Any) -> NewData:
         """Any accepted input as checked model input: a path, a DataFrame, an array or
         tensor of samples, or a torch ``Dataset`` (of samples or ``(sample, target)``)."""
+        if self.featurizer is not None and isinstance(data, (list, tuple, np.ndarray)):
+            texts = np.array([str(t) for t in data], dtype=object)  # a run on texts: the texts
+            check_texts(texts, "the texts to predict on")
+            return NewData(texts)
         if isinstance(data, (str, Path)):
             return read_new_data(data, self.schema)
         if hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame
@@ -157,7 +167,8 @@ class Predictor:
     def predict(self, data: Any, *, batch_size: int | None = None) -> Predictions:
         new = self.new_data(data)
         plan = self.plan
-        X = torch.as_tensor(new.X, device=plan.device)
+        X = new.X if self.featurizer is None else self.featurizer.transform(new.X)
+        X = torch.as_tensor(X, device=plan.device)
         batch = batch_size or plan.spec.train.eval_batch_size
         with torch.no_grad():
             out = predict(self.model, X, batch_size=batch, bf16=plan.bf16)
