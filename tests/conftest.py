@@ -63,3 +63,36 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def _penguins(n: int = 180, seed: int = 0):
+    """A penguins-like table: string categories (island, sex), numeric columns, gaps in both
+    kinds, a string target (species) that the features predict well."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    species = rng.choice(["Adelie", "Chinstrap", "Gentoo"], n)
+    bill = np.select(
+        [species == "Adelie", species == "Chinstrap"], [38.0, 49.0], 47.0
+    ) + rng.normal(0, 1.5, n)
+    mass = np.where(species == "Gentoo", 5000.0, 3700.0) + rng.normal(0, 250, n)
+    island = np.where(species == "Gentoo", "Biscoe", rng.choice(["Dream", "Torgersen"], n))
+    sex = rng.choice(["female", "male"], n).astype(object)
+    bill[rng.choice(n, 9, replace=False)] = np.nan
+    sex[rng.choice(n, 7, replace=False)] = None
+    return pd.DataFrame(
+        {
+            "island": island,
+            "bill_length_mm": bill.round(1),
+            "body_mass_g": mass.round(0),
+            "sex": sex,
+            "species": species,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def penguins():
+    """``penguins(n=180, seed=0)``: a penguins-like DataFrame (categories and gaps)."""
+    return _penguins

@@ -150,21 +150,32 @@ def test_feature_and_groups_not_found(table_csv):
         load_table(table_csv, fmt="csv", target="price", groups="patients")
 
 
-def test_non_numeric_features_are_named(table_csv):
+def test_non_numeric_features_are_named_when_not_encoded(table_csv):
     with pytest.raises(DataError) as e:
-        load_table(table_csv, fmt="csv", target="price")
+        load_table(table_csv, fmt="csv", target="price", preprocess={"categorical": "none"})
     text = message(e)
     assert "`species`" in text and "non-numeric" in text and "Encode" in text
+    assert "categorical: onehot" in text
     assert "`sepal_length`" not in text and str(table_csv) in text
 
 
-def test_missing_values_in_features_are_counted(tmp_path):
+def test_missing_values_in_features_are_counted_when_not_imputed(tmp_path):
     path = tmp_path / "holes.csv"
     path.write_text("a,b,c,y\n1,,3,0\n4,5,,1\n7,,9,0\n1,2,3,1\n")
     with pytest.raises(DataError) as e:
-        load_table(path, fmt="csv", target="y")
+        load_table(path, fmt="csv", target="y", preprocess={"impute": "none"})
     text = message(e)
     assert "`b` (2)" in text and "`c` (1)" in text and "`a`" not in text and str(path) in text
+    assert "impute: auto" in text
+
+
+def test_infinite_values_are_refused_even_when_imputing(tmp_path):
+    path = tmp_path / "inf.csv"
+    path.write_text("a,b,y\n1,inf,0\n4,,1\n7,2,0\n1,2,1\n")
+    with pytest.raises(DataError) as e:
+        load_table(path, fmt="csv", target="y")
+    text = message(e)
+    assert "infinite values" in text and "`b` (1) at row 1" in text and "missing" not in text
 
 
 def test_missing_values_in_target(tmp_path):

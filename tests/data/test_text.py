@@ -64,10 +64,10 @@ def test_text_folder_reads_classes_and_files_sorted(tmp_path):
     ds = load_dataset(
         load_spec(_spec({"source": "text-folder", "path": str(tmp_path / "news")})).data
     )
-    assert ds.classes == ["money", "sport", "tech"] and ds.X is None
+    assert ds.classes == ["money", "sport", "tech"] and ds.X.shape == (9, 16)
     assert ds.y.tolist() == [0] * 3 + [1] * 3 + [2] * 3
     assert ds.texts[3] == (tmp_path / "news/sport/000.txt").read_text()
-    assert ds.in_shape == () and ds.drop_duplicates
+    assert ds.table["text"].tolist() == ds.texts.tolist() and ds.drop_duplicates
 
 
 def test_duplicates_are_dropped_before_the_split_and_recorded(tmp_path):
@@ -104,7 +104,7 @@ def test_tfidf_never_sees_validation_or_test_text(tmp_path):
     for i in held.tolist():
         files[i].write_text(ds.texts[i] + f" heldout{i}", encoding="utf-8")
     run = tunelab.train(spec, out=tmp_path / "run", quiet=True)
-    state = json.loads((run.path / "featurizer.json").read_text())
+    state = json.loads((run.path / "preprocess.json").read_text())["featurizer"]
     assert not [t for t in state["terms"] if "heldout" in t]
     ds = load_dataset(load_spec(spec).data)
     assert Splits.from_json(run.splits).folds[0].train.tolist() == splits.folds[0].train.tolist()
@@ -116,12 +116,14 @@ def test_tfidf_never_sees_validation_or_test_text(tmp_path):
 
 
 def test_each_cv_fold_fits_its_featurizer_on_its_training_part(tmp_path, monkeypatch):
-    import tunelab.train._prepared as prepared
+    from tunelab.data._featurize import TextFeaturizer
 
     seen: list[set[str]] = []
-    real = prepared.fit_featurizer
+    real = TextFeaturizer.fit
     monkeypatch.setattr(
-        prepared, "fit_featurizer", lambda o, texts: (seen.append(set(texts)), real(o, texts))[1]
+        TextFeaturizer,
+        "fit",
+        lambda self, rows: (seen.append(set(rows["text"])), real(self, rows))[1],
     )
     root = write_folder(tmp_path / "news", n=12)
     spec = _spec({"source": "text-folder", "path": str(root)}) | {"split": {"cv": 3}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -294,7 +295,11 @@ def predict(
     from tunelab.train import Predictor
 
     predictor = Predictor(Run(run))
-    result = predictor.predict(data, batch_size=batch_size)
+    with warnings.catch_warnings(record=True) as caught:  # as one plain line each
+        warnings.simplefilter("always", UserWarning)
+        result = predictor.predict(data, batch_size=batch_size)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
     columns = result.arrays() if out.suffix.lower() == ".npz" else result.columns()
     write_table(out, columns)
     if not quiet:

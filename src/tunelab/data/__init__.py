@@ -3,9 +3,12 @@
 Also importable, as plumbing outside ``__all__`` (used by train, tune and the CLI):
 ``outer_cv``, ``outer_folds``, ``make_cv`` (nested CV), ``describe_duplicates`` (the leakage
 line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
-text featurizers, fitted per training part: ``TfidfOptions``, ``fit_featurizer``,
-``featurizer_from_json``, ``FEATURIZER_FILE``, ``text_column``, ``check_texts``; lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
-statistics of a part, streamed when lazy); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``; for ``tunelab init``: ``inspect_data`` (``TableFacts``,
+text featurizers, fitted per training part: ``TfidfOptions``, ``text_column``,
+``check_texts``, ``texts_frame``; lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
+statistics of a part, streamed when lazy); the per-part featurizer hook (``_tabular``):
+``fit_part`` (a training part's preprocessing: the featurizer fitted on its rows, or
+``fit_stats``), ``features_on``, ``in_shape_of``, ``FEATURIZERS`` and ``register_featurizer``
+(a fitted state's kind -> its ``from_json``); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``; for ``tunelab init``: ``inspect_data`` (``TableFacts``,
 ``FolderFacts``).
 """
 
@@ -35,6 +38,9 @@ _EXPORTS = {
     "Schema": "_schema",
     "Standardizer": "_preprocess",
     "fit_standardizer": "_preprocess",
+    "TablePreprocess": "_tabular",
+    "TableFeaturizer": "_tabular",
+    "TableState": "_tabular",
     "Augment": "_augment",
     "random_crop": "_augment",
     "hflip": "_augment",
@@ -45,6 +51,12 @@ _EXPORTS = {
 _PLUMBING = {
     "LazyPart": "_lazy",
     "fit_stats": "_lazy",
+    "fit_part": "_tabular",
+    "features_on": "_tabular",
+    "in_shape_of": "_tabular",
+    "new_rows": "_tabular",
+    "FEATURIZERS": "_preprocess",
+    "register_featurizer": "_preprocess",
     "outer_cv": "_splits",
     "outer_folds": "_splits",
     "make_cv": "_splits",
@@ -62,9 +74,7 @@ _PLUMBING = {
     "write_table": "_inputs",
     "inspect_data": "_inspect",
     "TfidfOptions": "_featurize",
-    "fit_featurizer": "_featurize",
-    "featurizer_from_json": "_featurize",
-    "FEATURIZER_FILE": "_featurize",
+    "texts_frame": "_featurize",
     "text_column": "_text_table",
     "check_texts": "_text_sources",
     "TableFacts": "_inspect",

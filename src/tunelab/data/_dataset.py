@@ -12,6 +12,24 @@ import numpy as np
 Task = Literal["classification", "regression"]
 
 
+def text_dataset(texts: np.ndarray, y: np.ndarray, featurizer: Any, **kwargs: Any) -> Dataset:
+    """A data set of raw texts: ``table`` their one-column frame for ``featurizer`` (fitted
+    per training part), ``X`` each text's 16-byte hash as 16 numbers (a row code, as a
+    featurized table's ``X``)."""
+    from tunelab.data._featurize import texts_frame
+
+    digests = text_digests(texts)
+    codes = np.frombuffer(digests.tobytes(), np.uint8).reshape(len(texts), 16)
+    return Dataset(
+        X=codes.astype(np.float32),
+        y=y,
+        texts=texts,
+        table=texts_frame(texts),
+        featurizer=featurizer,
+        **kwargs,
+    )
+
+
 def text_digests(texts: np.ndarray) -> np.ndarray:
     """blake2b (16 bytes) of each text's UTF-8 bytes, as ``S16``."""
     return np.array(
@@ -55,10 +73,14 @@ class Dataset:
         test_is_sealed: the source's test part must be the sealed test (``split.test: source``),
             as for a factory that returns ``(train, test)``.
         lazy: the features read sample by sample (see :class:`Lazy`), with ``X`` None.
-        texts: raw texts (a text data set, ``X`` None): a fold's featurizer, fitted on its
-            training part, turns them into features (``data/_featurize.py``).
+        texts: raw texts (a text data set: ``table`` holds them as its ``text`` column for
+            the featurizer, ``X`` codes each by its hash; ``data/_featurize.py``).
         drop_duplicates: exact duplicate samples are dropped before the split (all copies
             but the first; recorded in ``splits.json``), the default for text.
+        table: the raw feature columns (a DataFrame) when they are fitted per training part
+            (``featurizer``); ``X`` then holds a numeric code of each row (for fingerprints
+            and the leakage check), not the model's inputs.
+        featurizer: fitted on each training part's rows of ``table`` (``data._tabular``).
     """
 
     X: np.ndarray | None
@@ -73,6 +95,8 @@ class Dataset:
     lazy: Lazy | None = field(default=None, repr=False)
     texts: np.ndarray | None = field(default=None, repr=False)
     drop_duplicates: bool = False
+    table: Any = field(default=None, repr=False)
+    featurizer: Any = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -84,8 +108,6 @@ class Dataset:
     @property
     def in_shape(self) -> tuple[int, ...]:
         """Shape of one sample, e.g. ``(1, 28, 28)`` or ``(64,)``."""
-        if self.X is None and self.lazy is None:
-            return ()  # raw texts: the shape is the fitted featurizer's
         shape = self.lazy.shape if self.X is None else self.X.shape[1:]
         return tuple(int(s) for s in shape)
 
@@ -93,7 +115,7 @@ class Dataset:
     def digests(self) -> np.ndarray | None:
         """A 16-byte hash per sample (``S16``) where the samples are not an array: each raw
         text's (of its UTF-8 bytes), or a lazy set's; None when ``X`` holds them."""
-        if self.texts is not None:  # also once a fold's view holds their features in X
+        if self.texts is not None:
             return text_digests(self.texts)
         return self.lazy.digests if self.lazy is not None else None
 

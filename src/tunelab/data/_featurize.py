@@ -1,40 +1,40 @@
-"""Featurizers of raw texts, fitted on a training part only (per fold in CV, like the
-preprocessing statistics): the options a text source takes as ``data.featurize``, and the
-fitted states, saved as JSON (never pickle) beside a run's weights as ``featurizer.json``.
-
-A featurizer is its options (``kind`` tags them) and a fitted state: ``fit(options, texts)``
-returns an object with ``transform(texts) -> float32 (n, *shape)``, ``shape`` (one sample's
-features), ``to_json()`` and a ``from_json`` classmethod. :func:`fit_featurizer` and
-:func:`featurizer_from_json` are the two doors; ``train`` calls them where a fold fits its
-preprocessing.
+"""TF-IDF of raw texts, fitted on each training part only, through the per-part featurizer
+hook (``data._tabular.fit_part``: every CV fold, the refit, a packed fold): the options a
+text source takes as ``data.featurize``, the featurizer a text ``Dataset`` carries
+(:class:`TextFeaturizer`, ``fit(rows) -> state`` on its ``table``'s ``text`` column) and the
+fitted state (:class:`Tfidf`: the training part's terms and IDF), saved as JSON in
+``preprocess.json`` (never pickle).
 
 Example:
-    >>> fitted = fit_featurizer(TfidfOptions(min_df=1), np.array(["a cat", "a dog"]))
-    >>> fitted.transform(np.array(["a cat"])).shape
-    (1, 2)
+    >>> rows = texts_frame(np.array(["a cat", "a dog"], dtype=object))
+    >>> state = TextFeaturizer(TfidfOptions(min_df=1)).fit(rows)
+    >>> state.transform(rows, where="texts")[0].shape
+    (2, 2)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
+from tunelab.data._preprocess import register_featurizer
 from tunelab.errors import DataError
 from tunelab.plugins import Options
 
-__all__ = [
-    "TfidfOptions",
-    "Featurize",
-    "Tfidf",
-    "fit_featurizer",
-    "featurizer_from_json",
-    "FEATURIZER_FILE",
-]
+if TYPE_CHECKING:
+    import pandas as pd
 
-FEATURIZER_FILE = "featurizer.json"
+__all__ = ["TfidfOptions", "Featurize", "Tfidf", "TextFeaturizer", "texts_frame"]
+
+
+def texts_frame(texts: np.ndarray) -> pd.DataFrame:
+    """The raw texts as the one-column table (``text``) the featurizer hook reads rows of."""
+    import pandas as pd
+
+    return pd.DataFrame({"text": np.asarray(texts, dtype=object)})
 
 
 class TfidfOptions(Options):
@@ -78,32 +78,31 @@ def _vectorizer(options: TfidfOptions, vocabulary: list[str] | None = None):
 
 @dataclass
 class Tfidf:
-    """A fitted TF-IDF: the training part's terms (in column order) and their IDF."""
+    """A fitted TF-IDF: the training part's terms (its columns, in order) and their IDF."""
 
     options: TfidfOptions
     terms: list[str]
     idf: np.ndarray
-
-    @classmethod
-    def fit(cls, options: TfidfOptions, texts: np.ndarray) -> Tfidf:
-        vectorizer = _vectorizer(options)
-        try:
-            vectorizer.fit(list(texts))
-        except ValueError as exc:  # no term is left (min_df, stop words...)
-            raise DataError(
-                f"data.featurize (tfidf): {exc}; lower min_df or give longer texts"
-            ) from None
-        terms = vectorizer.get_feature_names_out().tolist()
-        return cls(options, terms, np.asarray(vectorizer.idf_, np.float32))
+    kind = "tfidf"
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self.terms),)
+    def width(self) -> int:
+        return len(self.terms)
 
-    def transform(self, texts: np.ndarray) -> np.ndarray:
+    @property
+    def names(self) -> list[str]:
+        return self.terms
+
+    @property
+    def scaled(self) -> list[bool]:
+        """No column is standardised under ``preprocess: auto`` (rows are l2-normalised)."""
+        return [False] * len(self.terms)
+
+    def transform(self, table: pd.DataFrame, *, where: str = "") -> tuple[np.ndarray, dict]:
+        """Every row's text as TF-IDF features (float32); no value is unknown to it."""
         vectorizer = _vectorizer(self.options, self.terms)
         vectorizer.idf_ = self.idf
-        return vectorizer.transform(list(texts)).toarray()
+        return vectorizer.transform(list(table["text"])).toarray(), {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,22 +114,28 @@ class Tfidf:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Tfidf:
-        return cls(
-            TfidfOptions(**data["options"]),
-            list(data["terms"]),
-            np.asarray(data["idf"], np.float32),
-        )
+        idf = np.asarray(data["idf"], np.float32)
+        return cls(TfidfOptions(**data["options"]), list(data["terms"]), idf)
 
 
-_KINDS: dict[str, Any] = {"tfidf": Tfidf}
+@dataclass
+class TextFeaturizer:
+    """What a text ``Dataset`` carries as its ``featurizer``: ``fit(rows)`` on a training
+    part's rows of the ``text`` table, and only those."""
+
+    options: TfidfOptions
+
+    def fit(self, rows: pd.DataFrame) -> Tfidf:
+        vectorizer = _vectorizer(self.options)
+        try:
+            vectorizer.fit(list(rows["text"]))
+        except ValueError as exc:  # no term is left (min_df...)
+            raise DataError(
+                f"data.featurize (tfidf): {exc}; lower min_df or give longer texts"
+            ) from None
+        terms = vectorizer.get_feature_names_out().tolist()
+        return Tfidf(self.options, terms, np.asarray(vectorizer.idf_, np.float32))
+
+
 Featurize = TfidfOptions  # the options data.featurize takes
-
-
-def fit_featurizer(options: Options, texts: np.ndarray) -> Any:
-    """The featurizer of ``options`` fitted on ``texts`` (a training part's, and only those)."""
-    return _KINDS[options.kind].fit(options, texts)
-
-
-def featurizer_from_json(data: dict[str, Any]) -> Any:
-    """A fitted featurizer from its ``to_json()`` (a run's ``featurizer.json``)."""
-    return _KINDS[data["kind"]].from_json(data)
+register_featurizer("tfidf", Tfidf.from_json)

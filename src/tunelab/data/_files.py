@@ -8,14 +8,16 @@ the file and says how to fix it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tunelab.data._dataset import Dataset
 from tunelab.data._file_checks import check_task, count_non_finite, existing, target_of
+from tunelab.data._tabular import TableFeaturizer, as_categories, table_options
 from tunelab.errors import DataError, did_you_mean
 
 if TYPE_CHECKING:
@@ -103,34 +105,72 @@ def _feature_columns(
     return features
 
 
-def _features(table: pd.DataFrame, path: Path) -> np.ndarray:
-    """The feature columns as float32, refused when one is not numeric or holds a missing or
-    infinite value (named with its data rows)."""
+def _features(
+    table: pd.DataFrame, path: Path, preprocess: Any
+) -> tuple[np.ndarray, TableFeaturizer | None]:
+    """The feature columns as float32, and the featurizer fitted per training part when some
+    are strings or have gaps (``X`` then codes each row for fingerprints, see ``Dataset``).
+
+    Refused, named with their data rows: infinite values; string columns under
+    ``categorical: none``; gaps under ``impute: none``."""
     import pandas as pd
 
+    options = table_options(preprocess)
     features = list(table.columns)
     text = [c for c in features if not pd.api.types.is_numeric_dtype(table[c])]
-    if text:
+    if text and options.categorical == "none":
         kinds = ", ".join(f"`{c}` ({table[c].dtype})" for c in text)
         raise DataError(
             f"non-numeric feature column(s) in {path}: {kinds}. Encode them as "
-            "numbers first (e.g. one-hot with pandas.get_dummies) or leave them out "
-            "of data.features."
+            "numbers first, leave them out of data.features, or one-hot encode them per "
+            "training part (data.preprocess: {categorical: onehot})."
         )
-    X = table.to_numpy(dtype=np.float32, na_value=np.nan)
-    bad = ~np.isfinite(X)
+    numeric = [c for c in features if c not in text]
+    X = table[numeric].to_numpy(dtype=np.float32, na_value=np.nan)
+    impute = options.impute != "none"
+    bad = np.isinf(X) if impute else ~np.isfinite(X)
     if bad.any():
         listed = "; ".join(
             f"`{c}` ({bad[:, j].sum()}) at {_rows(np.flatnonzero(bad[:, j]))}"
-            for j, c in enumerate(features)
+            for j, c in enumerate(numeric)
             if bad[:, j].any()
         )
+        what = "infinite values" if impute else "missing (NaN) or infinite values"
         raise DataError(
-            f"missing (NaN) or infinite values in feature column(s) of {path}: {listed} "
-            "(data rows counted from 1 after the header). Drop or fill those rows before "
-            "loading."
+            f"{what} in feature column(s) of {path}: {listed} (data rows counted from 1 "
+            "after the header). Drop or fill those rows before loading"
+            + ("." if impute else ", or impute them (data.preprocess: {impute: auto}).")
         )
-    return X
+    gaps = [c for c in text if table[c].isna().any()]
+    if gaps and not impute:
+        raise DataError(
+            f"missing values in feature column(s) of {path}: "
+            + "; ".join(f"`{c}` at {_rows(np.flatnonzero(table[c].isna()))}" for c in gaps)
+            + ", and data.preprocess.impute is none."
+        )
+    if not text and not np.isnan(X).any():
+        return X, None
+    _warn_id_like(table, text, path)
+    codes = {c: X[:, j] for j, c in enumerate(numeric)}
+    for c in text:  # each category's rank among the file's categories, gaps NaN
+        index = pd.factorize(as_categories(table[c]), sort=True)[0].astype(np.float32)
+        codes[c] = np.where(index < 0, np.nan, index)
+    X = np.stack([codes[c] for c in features], axis=1).astype(np.float32)
+    return X, TableFeaturizer(options, numeric=numeric, categorical=text)
+
+
+def _warn_id_like(table: pd.DataFrame, text: list[str], path: Path) -> None:
+    """A string column with a different value in every row names rows, it is no category."""
+    n = len(table)
+    for c in text:
+        if n >= 20 and table[c].nunique(dropna=True) == n:
+            warnings.warn(
+                f"{path}: column `{c}` has a different value in each of its {n} rows; it looks "
+                "like an id, not a category (one-hot would make one column per row). Leave it "
+                "out of data.features, or use it as data.groups.",
+                UserWarning,
+                stacklevel=4,
+            )
 
 
 def load_table(
@@ -141,8 +181,9 @@ def load_table(
     features: Sequence[str] | None = None,
     task: str = "auto",
     groups: str | None = None,
+    preprocess: Any = "auto",
 ) -> Dataset:
-    """Load a CSV or Parquet table: one row per sample, numeric feature columns, one target.
+    """Load a CSV or Parquet table: one row per sample, feature columns, one target.
 
     Args:
         path: the file.
@@ -151,6 +192,9 @@ def load_table(
         features: the feature columns; default every column but the target and ``groups``.
         task: ``"classification"``, ``"regression"`` or ``"auto"`` (see below).
         groups: a column of group labels (e.g. patient id) for group splits; not a feature.
+        preprocess: ``data.preprocess`` (``auto``, or its full form ``TablePreprocess`` or a
+            mapping of it): string columns and gaps need a featurizer, fitted on each
+            training part (``_tabular``); a table of numbers without gaps needs none.
 
     With ``task="auto"`` a target of strings, booleans or integers means classification, as do
     floats that are all whole numbers with at most 20 distinct values; other floats mean
@@ -173,7 +217,7 @@ def load_table(
             " expected one row per sample."
         )
     features = _feature_columns(frame, path, target, features, groups)
-    X = _features(frame[features], path)
+    X, featurizer = _features(frame[features], path, preprocess)
 
     y_column = frame[target]
     if missing := int(y_column.isna().sum()):
@@ -202,6 +246,8 @@ def load_table(
         classes=classes,
         feature_names=features,
         groups=group_values,
+        table=frame[features] if featurizer is not None else None,
+        featurizer=featurizer,
     )
 
 

@@ -22,7 +22,11 @@ from tunelab.data._schema import Schema
 from tunelab.errors import DataError, did_you_mean
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
+
+    Featurize = Callable[[pd.DataFrame, str], np.ndarray]
 
 __all__ = [
     "NewData",
@@ -52,14 +56,22 @@ class NewData:
     frame: pd.DataFrame | None = None  # a table's rows as read (for its own preprocessing)
 
 
-def read_new_data(path: str | Path, schema: Schema) -> NewData:
-    """Read ``path`` by its suffix (a folder: images) and check it against ``schema``."""
+def read_new_data(
+    path: str | Path, schema: Schema, *, featurize: Featurize | None = None
+) -> NewData:
+    """Read ``path`` by its suffix (a folder: images) and check it against ``schema``
+    (``featurize``: see :func:`frame_features`)."""
     path = existing(path, "input")
     if path.is_dir():
         return _image_folder(path, schema)
     suffix = path.suffix.lower()
     if suffix in _TABLES:
-        return frame_data(_read_frame(path, suffix), schema, where=str(path))
+        return frame_data(_read_frame(path, suffix), schema, where=str(path), featurize=featurize)
+    if featurize is not None:
+        raise DataError(
+            f"{path}: the run was trained on a table whose columns are encoded per training "
+            f"part; give a table ({', '.join(_TABLES)}) with its columns: {schema.samples}"
+        )
     if suffix in (".npz", ".npy"):
         return _arrays(path, suffix, schema)
     raise DataError(
@@ -88,22 +100,38 @@ def _read_frame(path: Path, suffix: str) -> pd.DataFrame:
     return frame
 
 
-def frame_data(frame: pd.DataFrame, schema: Schema, *, where: str = "the input") -> NewData:
-    """A table's feature columns (or text column) as the model's input; its other columns
-    passed through."""
+def frame_data(
+    frame: pd.DataFrame,
+    schema: Schema,
+    *,
+    where: str = "the input",
+    featurize: Featurize | None = None,
+) -> NewData:
+    """A table's feature columns (or text column, for a run on texts) as the model's input;
+    its other columns passed through."""
     if schema.kind == "text":
+        from tunelab.data._featurize import texts_frame
         from tunelab.data._text_table import text_column
 
         texts = text_column(frame, schema.text, where=where)
+        X = featurize(texts_frame(texts), where) if featurize is not None else texts
         others = [c for c in frame.columns if str(c) != schema.text]
-        return NewData(texts, {str(c): frame[c].to_numpy() for c in others}, frame)
-    X = frame_features(frame, schema, where=where)
+        return NewData(X, {str(c): frame[c].to_numpy() for c in others}, frame)
+    X = frame_features(frame, schema, where=where, featurize=featurize)
     others = [c for c in frame.columns if str(c) not in (schema.features or [])]
     return NewData(X, {str(c): frame[c].to_numpy() for c in others}, frame)
 
 
-def frame_features(frame: pd.DataFrame, schema: Schema, *, where: str = "the input") -> np.ndarray:
-    """The schema's feature columns of ``frame``, in training order, as float32."""
+def frame_features(
+    frame: pd.DataFrame,
+    schema: Schema,
+    *,
+    where: str = "the input",
+    featurize: Featurize | None = None,
+) -> np.ndarray:
+    """The schema's feature columns of ``frame``, in training order, as float32; with
+    ``featurize`` (a run's fitted featurizer: ``featurize(columns, where) -> X``) as it makes
+    them (categories encoded, gaps filled)."""
     import pandas as pd
 
     if schema.kind != "table" or not schema.features:
@@ -119,6 +147,8 @@ def frame_features(frame: pd.DataFrame, schema: Schema, *, where: str = "the inp
                 f"was trained on the columns: {', '.join(schema.features)}"
             )
     table = frame[schema.features]
+    if featurize is not None:
+        return featurize(table, where)
     text = [c for c in schema.features if not pd.api.types.is_numeric_dtype(table[c])]
     if text:
         raise DataError(

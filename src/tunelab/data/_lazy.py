@@ -150,10 +150,7 @@ def fit_stats(ds: Dataset, idx: np.ndarray, mode: str) -> Standardizer:
     """:func:`fit_standardizer` of the samples at ``idx``, streamed for a lazy data set.
 
     Per batch the mean and sum of squared deviations (float64), combined across batches
-    exactly as one pass over all samples would give them (Chan et al.). Text features (a
-    fold's view of raw texts) are not standardised under ``auto``."""
-    if ds.texts is not None and mode == "auto":
-        mode = "none"
+    exactly as one pass over all samples would give them (Chan et al.)."""
     if ds.lazy is None:
         return fit_standardizer(ds.X[idx], mode)
     if mode == "none":

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from tunelab.data._dataset import Dataset
 from tunelab.data._featurize import Featurize, TfidfOptions
+from tunelab.data._tabular import TablePreprocess
 from tunelab.plugins import SOURCES, NonNegFloat, Options, load_plugins
 
 __all__ = [
@@ -39,10 +40,11 @@ BUILTIN_SOURCES = ("mnist-5k", "digits", "iris", "wine", "breast-cancer", "diabe
 
 
 class _DataBase(Options):
-    preprocess: Literal["auto", "standardize", "none"] = Field(
+    preprocess: Literal["auto", "standardize", "none"] | TablePreprocess = Field(
         "auto",
-        description="auto: standardise table features, normalise images (mean/std); "
-        "statistics are fitted on the training part only",
+        description="auto: standardise table features, normalise images (mean/std); or in "
+        "full for tables: {categorical, impute, missing_indicator, scale}; everything is "
+        "fitted on the training part only",
     )
 
 
@@ -269,6 +271,7 @@ def _table(spec: TableData, *, seed: int = 0) -> Dataset:
         features=spec.features,
         task=spec.task,
         groups=spec.groups,
+        preprocess=spec.preprocess,
     )
 
 

@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from tunelab.data._dataset import Dataset
-from tunelab.data._featurize import Featurize, TfidfOptions
+from tunelab.data._dataset import Dataset, text_dataset
+from tunelab.data._featurize import Featurize, TextFeaturizer, TfidfOptions
 from tunelab.errors import DataError
 from tunelab.plugins import SOURCES, Options
 
@@ -98,6 +98,7 @@ def load_text_folder(
     encoding: str = "utf-8",
     fallback: str | None = None,
     drop_duplicates: bool = True,
+    featurize: TfidfOptions | None = None,
 ) -> Dataset:
     """Every text file under ``path/<class>/`` as one sample, classes sorted by name.
 
@@ -128,20 +129,23 @@ def load_text_folder(
             paths.append(str(file))
     array = np.array(texts, dtype=object)
     check_texts(array, paths)
-    return Dataset(
-        X=None,
-        y=np.asarray(labels, np.int64),
+    return text_dataset(
+        array,
+        np.asarray(labels, np.int64),
+        TextFeaturizer(featurize or TfidfOptions()),
         task="classification",
         name=name or root.name,
         classes=[f.name for f in folders],
-        texts=array,
         drop_duplicates=drop_duplicates,
     )
 
 
 def _text_folder(spec: TextFolderData, *, seed: int = 0) -> Dataset:
     return load_text_folder(
-        spec.path, encoding=spec.encoding, drop_duplicates=spec.duplicates == "drop"
+        spec.path,
+        encoding=spec.encoding,
+        drop_duplicates=spec.duplicates == "drop",
+        featurize=spec.featurize,
     )
 
 
@@ -159,7 +163,11 @@ def bbc_folder() -> Path:
 def _bbc(spec: BbcNewsData, *, seed: int = 0) -> Dataset:
     # one article (sports/199.txt) is cp1252 (a pound sign), the others UTF-8
     return load_text_folder(
-        bbc_folder(), name="bbc-news", fallback="cp1252", drop_duplicates=spec.duplicates == "drop"
+        bbc_folder(),
+        name="bbc-news",
+        fallback="cp1252",
+        drop_duplicates=spec.duplicates == "drop",
+        featurize=spec.featurize,
     )
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.data._dataset import Dataset
+from tunelab.data._dataset import Dataset, text_dataset
+from tunelab.data._featurize import TextFeaturizer
 from tunelab.data._file_checks import check_task, existing, target_of
 from tunelab.data._files import _missing_column, _read_table, _rows
 from tunelab.data._text_sources import check_texts
@@ -69,13 +70,13 @@ def load_text_table(spec: Any) -> Dataset:
         if spec.groups not in frame.columns:
             raise _missing_column(spec.groups, "groups", list(frame.columns), path)
         groups = frame[spec.groups].to_numpy()
-    return Dataset(
-        X=None,
-        y=y,
+    return text_dataset(
+        texts,
+        y,
+        TextFeaturizer(spec.featurize),
         task=task,
         name=path.stem,
         classes=classes,
         groups=groups,
-        texts=texts,
         drop_duplicates=spec.duplicates == "drop",
     )

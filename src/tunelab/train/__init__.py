@@ -5,7 +5,7 @@ training (``DataShape.of(X, y, task=...)`` describes your own tensors), and
 ``fit(model, train, val, plan)`` trains on them.
 
 Also importable, as plumbing outside ``__all__`` (used by tune, the benchmarks and the tests):
-``prepare``, ``Prepared``, ``fold_view``, ``resolve_device``, ``train_fold``, ``evaluate_part``, ``Watch``,
+``prepare``, ``Prepared``, ``resolve_device``, ``train_fold``, ``evaluate_part``, ``Watch``,
 ``choose_epoch``, ``EpochChoice``, ``seed_summary``, ``Console``, ``format_epoch``,
 ``build_loss``, ``to_scores``, ``build_optimizer``, ``Schedule``, ``Checkpoint``,
 ``CHECKPOINT_FILE``, ``save_checkpoint``, ``load_checkpoint``, ``discard_temporaries``,
@@ -38,9 +38,8 @@ _EXPORTS = {
     "Predictions": "_predict",
 }
 _PLUMBING = {
-    "prepare": "_prepared",
-    "Prepared": "_prepared",
-    "fold_view": "_prepared",
+    "prepare": "_plan",
+    "Prepared": "_plan",
     "resolve_device": "_plan",
     "train_fold": "_fold",
     "evaluate_part": "_fold",

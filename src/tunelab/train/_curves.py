@@ -84,7 +84,7 @@ def _curve(
     base: Spec, kind: str, points: list[dict], specs: list[Spec], *, metric, out, quiet
 ) -> dict:
     from tunelab.train._fold import evaluate_part, train_fold
-    from tunelab.train._prepared import fold_view, prepare
+    from tunelab.train._plan import prepare
 
     console = Console(quiet=quiet)
     prep0 = prepare(base)
@@ -97,14 +97,13 @@ def _curve(
         train_scores, val_scores = [], []
         for k, fold in enumerate(prep.splits.folds):
             train_idx = _subsample(fold.train, point["fraction"], prep.ds, rng)
-            model, history, _ = train_fold(prep, train_idx, fold.val, seed=spec.seed + k)
+            model, history, stats = train_fold(prep, train_idx, fold.val, seed=spec.seed + k)
             if history.failure:
                 train_scores.append(math.nan)
                 val_scores.append(math.nan)
                 continue
-            view = fold_view(prep, train_idx)
-            train_scores.append(evaluate_part(view, model, train_idx)[1][metric])
-            val_scores.append(evaluate_part(view, model, fold.val)[1][metric])
+            train_scores.append(evaluate_part(prep, model, train_idx, stats=stats)[1][metric])
+            val_scores.append(evaluate_part(prep, model, fold.val, stats=stats)[1][metric])
         point |= {
             "train_size": int(round(point["fraction"] * len(prep.splits.folds[0].train))),
             "train_mean": _nanmean(train_scores),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from tunelab.data import FEATURIZER_FILE, Standardizer, featurizer_from_json, fingerprint
+from tunelab.data import Standardizer, fingerprint
 from tunelab.errors import RunError, SpecError
 from tunelab.runs import (
     Run,
@@ -22,7 +22,7 @@ from tunelab.runs import (
 from tunelab.spec import Spec
 from tunelab.train._console import Console
 from tunelab.train._fold import evaluate_part, fold_model, load_saved_weights, slots
-from tunelab.train._prepared import Prepared, featurized, prepare
+from tunelab.train._plan import Prepared, prepare
 
 __all__ = ["evaluate_run", "evaluate", "before_test_look", "log_test_look", "load_model"]
 
@@ -62,7 +62,7 @@ def evaluate_run(
         idx = splits.folds[0].val
     else:
         idx = splits.dev if len(splits.folds) > 1 else splits.folds[0].train
-    model = load_model(run, prep)
+    model, stats = load_model(run, prep)
     sealed = before_test_look(run, spec) if split == "test" else None
     if split == "val" and any(row.get("fold") == "refit" for row in run.history):
         print(
@@ -71,8 +71,7 @@ def evaluate_run(
             "values are; so is one look at the sealed test part)",
             file=sys.stderr,
         )
-    prep = saved_view(run, prep)
-    scores, values = evaluate_part(prep, model, idx)
+    scores, values = evaluate_part(prep, model, idx, stats=stats)
     metrics = run.metrics
     metrics[split] = slots(prep, idx, scores, values)
     write_json(run.path / "metrics.json", metrics)
@@ -125,17 +124,8 @@ def log_test_look(
         log_unsealed_look(run.path, spec.evaluate.seal, why=why, metrics=values)
 
 
-def saved_view(run: Run, prep: Prepared) -> Prepared:
-    """Raw texts as the run's saved featurizer (``featurizer.json``) turns them into inputs;
-    ``prep`` itself for other data."""
-    if prep.X is not None or prep.ds.texts is None:
-        return prep
-    return featurized(prep, featurizer_from_json(read_json(run.path / FEATURIZER_FILE)))
-
-
-def load_model(run: Run, prep: Prepared) -> torch.nn.Module:
-    """The run's model with its saved preprocessing and weights, on the plan's device."""
+def load_model(run: Run, prep: Prepared) -> tuple[torch.nn.Module, Standardizer]:
+    """The run's model with its saved weights, on the plan's device, and its preprocessing."""
     stats = Standardizer.from_json(read_json(run.path / "preprocess.json"))
-    prep = saved_view(run, prep)
     model = load_saved_weights(fold_model(prep, stats), run.path / "model.safetensors")
-    return model.to(prep.device)
+    return model.to(prep.device), stats

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tunelab._disk import load_weights
-from tunelab.data import Standardizer, fit_stats
+from tunelab.data import Standardizer, fit_part, in_shape_of
 from tunelab.errors import RunError
 from tunelab.evaluate import bootstrap_ci, compute_metrics
 from tunelab.models import build_model
@@ -18,8 +18,7 @@ from tunelab.train._callbacks import Callback
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._fit import History, fit, predict
 from tunelab.train._losses import build_loss, to_scores
-from tunelab.train._plan import Plan
-from tunelab.train._prepared import Prepared, fold_view
+from tunelab.train._plan import Plan, Prepared
 
 __all__ = [
     "train_fold",
@@ -35,7 +34,7 @@ __all__ = [
 def fold_model(prep: Prepared, stats: Standardizer, plan: Plan | None = None) -> torch.nn.Module:
     """A fresh model of the spec, with the preprocessing ``stats`` built in (on the CPU)."""
     plan = plan or prep.plan
-    return model_with_stats(plan, prep.ds.in_shape, prep.ds.num_classes, stats)
+    return model_with_stats(plan, in_shape_of(stats, prep.ds.in_shape), prep.ds.num_classes, stats)
 
 
 def model_with_stats(
@@ -81,8 +80,7 @@ def train_fold(
     resume: Checkpoint | None = None,
     plan: Plan | None = None,
 ) -> tuple[torch.nn.Module, History, Standardizer]:
-    """Fit preprocessing (and a text featurizer) on ``train_idx`` alone, build a fresh model
-    and train it. Evaluate the model on ``fold_view(prep, train_idx)``, the inputs it saw.
+    """Fit preprocessing on ``train_idx`` alone, build a fresh model and train it.
 
     ``plan`` (default ``prep.plan``) is what to train: a trial passes its own, resolved
     against the study's (``resolve(trial_spec, prep.ds, reuse=prep.plan)``). ``checkpoint``
@@ -90,17 +88,16 @@ def train_fold(
     fold to continue from.
     """
     plan = plan or prep.plan
-    prep = fold_view(prep, train_idx, plan)  # raw texts: the featurizer fitted on train_idx
-    stats = fit_stats(prep.ds, train_idx, plan.spec.data.preprocess)
+    stats = fit_part(prep.ds, train_idx, plan.spec.data.preprocess)
     torch.manual_seed(seed)
     model = fold_model(prep, stats, plan).to(prep.device)
     t_idx = torch.as_tensor(train_idx, device=prep.device)
     val = None
     if val_idx is not None:
-        val = (prep.inputs(val_idx), prep.y[torch.as_tensor(val_idx, device=prep.device)])
+        val = (prep.inputs(val_idx, stats), prep.y[torch.as_tensor(val_idx, device=prep.device)])
     history = fit(
         model,
-        (prep.inputs(train_idx), prep.y[t_idx]),
+        (prep.inputs(train_idx, stats), prep.y[t_idx]),
         val,
         plan,
         seed=seed,
@@ -115,17 +112,23 @@ def train_fold(
 
 
 def evaluate_part(
-    prep: Prepared, model: torch.nn.Module, idx: np.ndarray, *, out: torch.Tensor | None = None
+    prep: Prepared,
+    model: torch.nn.Module,
+    idx: np.ndarray,
+    *,
+    out: torch.Tensor | None = None,
+    stats: Standardizer | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """One pass of the model over a part: its scores, and every metric with the loss.
 
     ``out``: the model's outputs on this part, already computed (``History.val_output``, the
-    last epoch's validation pass of this same model), instead of a second pass."""
+    last epoch's validation pass of this same model), instead of a second pass. ``stats``:
+    the model's preprocessing, needed when its data set is featurized per training part."""
     plan = prep.plan
     t_idx = torch.as_tensor(idx, device=prep.device)
     if out is None:
         batch = plan.spec.train.eval_batch_size
-        out = predict(model, prep.inputs(idx), batch_size=batch, bf16=plan.bf16)
+        out = predict(model, prep.inputs(idx, stats), batch_size=batch, bf16=plan.bf16)
     loss = float(build_loss(plan.loss, device=prep.device)(out, prep.y[t_idx]))
     scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()
     return scores, part_metrics(prep, idx, scores, loss=loss)

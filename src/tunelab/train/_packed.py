@@ -23,14 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from tunelab.data import fit_stats
+from tunelab.data import fit_part
 from tunelab.train._batches import Batches
 from tunelab.train._callbacks import Callback, Prune, check_monitors
 from tunelab.train._fit import History, _best_so_far, _decision, _validate, monitored
 from tunelab.train._fold import fold_model
 from tunelab.train._losses import build_loss
-from tunelab.train._plan import Plan
-from tunelab.train._prepared import Prepared, fold_view
+from tunelab.train._plan import Plan, Prepared
 from tunelab.train._schedules import Schedule
 from tunelab.train._stacked import Stack, StackedOptimizer, signature, stackable_optimizer
 
@@ -71,8 +70,7 @@ def train_packed(
     """:func:`train_fold` for every member together: preprocessing fitted on ``train_idx``
     alone, a fresh model per member built after ``torch.manual_seed(member.seed)``, then
     :func:`fit_packed`. Returns the models; each member's ``history`` is filled in."""
-    prep = fold_view(prep, train_idx)  # raw texts: the featurizer fitted on train_idx alone
-    stats = fit_stats(prep.ds, train_idx, prep.plan.spec.data.preprocess)
+    stats = fit_part(prep.ds, train_idx, prep.plan.spec.data.preprocess)
     models, dropout_states = [], []
     for m in members:
         torch.manual_seed(m.seed)
@@ -81,8 +79,9 @@ def train_packed(
     t_idx = torch.as_tensor(train_idx, device=prep.device)
     val = None
     if val_idx is not None:
-        val = (prep.inputs(val_idx), prep.y[torch.as_tensor(val_idx, device=prep.device)])
-    fit_packed(models, (prep.inputs(train_idx), prep.y[t_idx]), val, members, dropout_states)
+        val = (prep.inputs(val_idx, stats), prep.y[torch.as_tensor(val_idx, device=prep.device)])
+    train = (prep.inputs(train_idx, stats), prep.y[t_idx])
+    fit_packed(models, train, val, members, dropout_states)
     return models
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tunelab.data import Dataset, LazyPart, Splits, Standardizer, load_dataset, make_splits
 from tunelab.errors import SpecError, did_you_mean
 from tunelab.evaluate import DEFAULT_METRICS, METRICS, Metric, get_metric
 from tunelab.plugins import LOSSES, OPTIMIZERS
@@ -35,6 +36,8 @@ __all__ = [
     "resolve",
     "resolve_device",
     "check_names",
+    "Prepared",
+    "prepare",
 ]
 
 
@@ -314,3 +317,84 @@ def _resolve_augment(spec: Spec, data: DataShape):
     augment = Augment([s.model_dump() for s in spec.train.augment])
     augment.check(data.in_shape)
     return augment
+
+
+@dataclass
+class Prepared:
+    """Everything a fold needs, built once: the data on the device and the resolved plan.
+
+    ``X`` is None for a lazy data set (its inputs are read through a DataLoader, see
+    :meth:`inputs`); the targets ``y`` are always on the device."""
+
+    ds: Dataset
+    splits: Splits
+    X: torch.Tensor | None
+    y: torch.Tensor
+    plan: Plan
+
+    def inputs(self, idx: np.ndarray, stats: Standardizer | None = None) -> torch.Tensor | LazyPart:
+        """The inputs at ``idx``: a tensor on the device, or a lazy part (``stats``: see fit_part)."""
+        from tunelab.data import features_on
+
+        if self.X is None:
+            return LazyPart(self.ds.lazy, np.asarray(idx, np.int64), self.device)
+        X = self.X if self.ds.featurizer is None else features_on(self.ds, stats, self.device)
+        return X[torch.as_tensor(idx, device=self.device)]
+
+    @property
+    def spec(self) -> Spec:
+        return self.plan.spec
+
+    @property
+    def device(self) -> torch.device:
+        return self.plan.device
+
+    @property
+    def bf16(self) -> bool:
+        return self.plan.bf16
+
+    @property
+    def loss(self) -> Any:
+        return self.plan.loss
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.plan.metrics)
+
+
+def prepare(
+    spec: Spec,
+    *,
+    reuse: Prepared | None = None,
+    extra_metrics: Sequence[str] = (),
+    splits: Splits | dict | None = None,
+    plan: Plan | None = None,
+) -> Prepared:
+    """Check the names, load the data, make the splits, put the data on the device, resolve.
+
+    With ``reuse`` the data, splits and device of an earlier :class:`Prepared` are kept and
+    the plan is ``resolve(spec, ..., reuse=reuse.plan)``: only the spec sections that differ
+    from the earlier plan's are resolved and checked again (a tuning trial: data is loaded
+    once per worker, checks are made once per study). With ``plan`` (resolved already, for
+    ``spec``) nothing is resolved. ``extra_metrics`` are logged per epoch as well.
+    ``splits`` gives the parts instead of making them: a :class:`Splits`, or a run's
+    ``splits.json`` content, checked against the data's fingerprints.
+    """
+    if reuse is not None:
+        ds, splits, X, y, device = reuse.ds, reuse.splits, reuse.X, reuse.y, reuse.device
+    else:
+        if plan is None:
+            check_names(spec)  # a typo fails before any data is read
+        device = plan.device if plan is not None else resolve_device(spec.train.device)
+        ds = load_dataset(spec.data, seed=spec.seed)
+        if isinstance(splits, dict):
+            splits = Splits.from_json(splits, ds)
+        elif splits is None:
+            splits = make_splits(ds, spec.split, seed=spec.seed)
+        # a copy: built-in sources are read-only
+        X = None if ds.lazy is not None else torch.tensor(ds.X, dtype=torch.float32, device=device)
+        y = torch.tensor(np.asarray(ds.y), device=device)
+    if plan is None:
+        earlier = reuse.plan if reuse is not None else None
+        plan = resolve(spec, ds, extra_metrics=extra_metrics, device=device, reuse=earlier)
+    return Prepared(ds, splits, X, y, plan)

@@ -9,6 +9,7 @@ rows, in order, are exactly its saved ``test_score``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,15 +19,16 @@ import torch
 
 from tunelab._disk import read_json
 from tunelab.data import (
-    FEATURIZER_FILE,
     NewData,
     Schema,
     Standardizer,
     array_features,
     check_texts,
-    featurizer_from_json,
     frame_data,
+    in_shape_of,
+    new_rows,
     read_new_data,
+    texts_frame,
 )
 from tunelab.errors import DataError, RunError
 from tunelab.models._variants import load_variant, read_variant
@@ -120,21 +122,21 @@ class Predictor:
         self.schema = Schema.from_json(read_json(path), path=str(path))
         spec = self.run.spec
         classes = len(self.schema.classes) if self.schema.classes else None
-        self.featurizer = None
-        if self.schema.kind == "text":  # raw texts: the featurizer fitted in training
-            self.featurizer = featurizer_from_json(read_json(self.run.path / FEATURIZER_FILE))
+        stats = Standardizer.from_json(read_json(self.run.path / "preprocess.json"))
+        self.featurize = None  # a table encoded per training part: the refit's fitted state
+        if stats.featurizer is not None:
+            self.featurize = functools.partial(new_rows, stats.featurizer)
         shape = DataShape(
             task=self.schema.task,
             name=spec.name,
-            in_shape=self.featurizer.shape if self.featurizer else self.schema.in_shape,
+            in_shape=in_shape_of(stats, self.schema.in_shape),
             num_classes=classes,
             out_features=classes or self.schema.out_features,
         )
         self.plan = resolve(spec, shape, device=device)
-        self.model = self._model(shape)
+        self.model = self._model(shape, stats)
 
-    def _model(self, shape: DataShape) -> torch.nn.Module:
-        stats = Standardizer.from_json(read_json(self.run.path / "preprocess.json"))
+    def _model(self, shape: DataShape, stats: Standardizer) -> torch.nn.Module:
         model = model_with_stats(self.plan, shape.in_shape, shape.num_classes, stats)
         variant = read_variant(self.run.path)  # a compressed variant (tunelab compress)
         if variant is not None:
@@ -145,14 +147,19 @@ class Predictor:
     def new_data(self, data: Any) -> NewData:
         """Any accepted input as checked model input: a path, a DataFrame, an array or
         tensor of samples, or a torch ``Dataset`` (of samples or ``(sample, target)``)."""
-        if self.featurizer is not None and isinstance(data, (list, tuple, np.ndarray)):
+        if self.schema.kind == "text" and isinstance(data, (list, tuple, np.ndarray)):
             texts = np.array([str(t) for t in data], dtype=object)  # a run on texts: the texts
             check_texts(texts, "the texts to predict on")
-            return NewData(texts)
+            return NewData(self.featurize(texts_frame(texts), "the texts to predict on"))
         if isinstance(data, (str, Path)):
-            return read_new_data(data, self.schema)
+            return read_new_data(data, self.schema, featurize=self.featurize)
         if hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame
-            return frame_data(data, self.schema)
+            return frame_data(data, self.schema, featurize=self.featurize)
+        if self.featurize is not None:
+            raise DataError(
+                f"the run was trained on a table whose columns are encoded per training part; "
+                f"give a pandas DataFrame or a table file with its columns ({self.schema.samples})"
+            )
         if isinstance(data, torch.Tensor):
             return NewData(array_features(data.detach().cpu().numpy(), self.schema))
         if isinstance(data, np.ndarray):
@@ -167,8 +174,7 @@ class Predictor:
     def predict(self, data: Any, *, batch_size: int | None = None) -> Predictions:
         new = self.new_data(data)
         plan = self.plan
-        X = new.X if self.featurizer is None else self.featurizer.transform(new.X)
-        X = torch.as_tensor(X, device=plan.device)
+        X = torch.as_tensor(new.X, device=plan.device)
         batch = batch_size or plan.spec.train.eval_batch_size
         with torch.no_grad():
             out = predict(self.model, X, batch_size=batch, bf16=plan.bf16)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunelab.data import FEATURIZER_FILE, Schema, Standardizer, fingerprint
+from tunelab.data import Schema, Standardizer, fingerprint
 from tunelab.errors import RunError
 from tunelab.runs import (
     Run,
@@ -41,7 +41,7 @@ from tunelab.train._diagnosis import diagnose
 from tunelab.train._evaluate_run import before_test_look, log_test_look
 from tunelab.train._fit import History, choose_epoch, maximize
 from tunelab.train._fold import evaluate_part, part_metrics, slots, train_fold
-from tunelab.train._prepared import Prepared, fold_view, prepare
+from tunelab.train._plan import Prepared, prepare
 from tunelab.train._ranks import ranks
 from tunelab.train._results import affine_summary, calibration, mean_std
 
@@ -232,7 +232,7 @@ def _train_folds(
             console.note(done.history.stop_reason)
         done.histories.append(done.history.rows)
         if n_folds > 1:
-            scores, values = evaluate_part(fold_view(prep, fold.train), done.model, fold.val)
+            scores, values = evaluate_part(prep, done.model, fold.val, stats=done.stats)
             done.oof_scores.update(zip(fold.val.tolist(), scores, strict=True))
             done.fold_rows.append(values)
     return done
@@ -277,7 +277,7 @@ def _evaluate(prep: Prepared, run: Run, done: _Trained, *, refit_only: bool) -> 
         if len(splits.folds) == 1:
             val_idx = splits.folds[0].val
             out = done.history.val_output if done.history else None
-            val_scores, val_values = evaluate_part(prep, model, val_idx, out=out)
+            val_scores, val_values = evaluate_part(prep, model, val_idx, out=out, stats=done.stats)
         else:  # pooled out-of-fold predictions: an honest estimate, without one model's loss
             val_idx = np.array(sorted(done.oof_scores))
             val_scores = np.stack([done.oof_scores[i] for i in val_idx.tolist()])
@@ -288,7 +288,7 @@ def _evaluate(prep: Prepared, run: Run, done: _Trained, *, refit_only: bool) -> 
     if spec.evaluate.test and len(splits.test) and _looks_at_test():
         # a refit's look is logged by its study, with the trial it refits
         sealed = None if refit_only else before_test_look(run, spec)
-        test_scores, test_values = evaluate_part(prep, model, splits.test)
+        test_scores, test_values = evaluate_part(prep, model, splits.test, stats=done.stats)
         if sealed is not None:
             log_test_look(run, spec, sealed, test_values, fingerprint(prep.ds, splits.test))
         metrics["test"] = slots(prep, splits.test, test_scores, test_values)
@@ -327,14 +327,10 @@ def _train_and_record(
     if len(prep.splits.folds) > 1 or refit_only:
         _refit(prep, run, console, done, epochs=refit_epochs)
 
-    # --- save the model and its preprocessing (and text featurizer), evaluate
+    # --- save the model and its preprocessing, evaluate
     save_weights(run.path / "model.safetensors", done.model.state_dict())
     write_json(run.path / "preprocess.json", done.stats.to_json())
-    refit = len(prep.splits.folds) > 1 or refit_only
-    view = fold_view(prep, prep.splits.dev if refit else prep.splits.folds[0].train)
-    if view.featurizer is not None:
-        write_json(run.path / FEATURIZER_FILE, view.featurizer.to_json())
-    metrics = _evaluate(view, run, done, refit_only=refit_only)
+    metrics = _evaluate(prep, run, done, refit_only=refit_only)
     diagnosis = None
     if not refit_only:  # over/under-fitting, from the (first) fold's validation history
         rows = [r for r in run.history if r.get("fold", 0) == 0]

@@ -15,7 +15,7 @@ from tunelab.evaluate import (
     reliability_diagram,
 )
 from tunelab.spec import LinearModel, Spec
-from tunelab.train._prepared import Prepared
+from tunelab.train._plan import Prepared
 
 __all__ = ["calibration", "mean_std", "affine_summary"]
 
@@ -63,6 +63,8 @@ def mean_std(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 def affine_summary(spec: Spec, ds: Dataset, model: torch.nn.Module) -> str | None:
     """For a linear regression on few features: the learned line in the data's own units."""
     if not isinstance(spec.model, LinearModel) or ds.task != "regression" or ds.in_features > 3:
+        return None
+    if ds.featurizer is not None:  # the model's inputs are not the table's columns
         return None
     device = next(model.parameters()).device
     with torch.no_grad():
