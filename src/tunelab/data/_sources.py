@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from tunelab.data._dataset import Dataset
-from tunelab.data._featurize import Featurize, TfidfOptions
+from tunelab.data._featurize import Featurize, TfidfOptions, check_preprocess
 from tunelab.data._tabular import TablePreprocess
 from tunelab.plugins import SOURCES, NonNegFloat, Options, load_plugins
 
@@ -107,6 +107,12 @@ class TableData(_DataBase):
     groups: str | None = Field(None, description="column with a group label per row (group splits)")
     task: Literal["auto", "classification", "regression"] = "auto"
     """auto: classification for strings or few integer values, else regression"""
+
+    @model_validator(mode="after")
+    def _ids_kept(self) -> TableData:
+        if self.text is not None:
+            check_preprocess(self.featurize, self.preprocess)
+        return self
 
 
 class NpzData(_DataBase):

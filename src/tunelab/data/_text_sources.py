@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tunelab.data._dataset import Dataset, text_dataset
-from tunelab.data._featurize import Featurize, TextFeaturizer, TfidfOptions
+from tunelab.data._featurize import Featurize, TextFeaturizer, TfidfOptions, check_preprocess
 from tunelab.errors import DataError
 from tunelab.plugins import SOURCES, Options
 
@@ -46,6 +46,11 @@ class TextOptions(Options):
     preprocess: Literal["auto", "standardize", "none"] = Field(
         "auto", description="auto: none for text features (standardize: per feature)"
     )
+
+    @model_validator(mode="after")
+    def _ids_kept(self) -> TextOptions:
+        check_preprocess(self.featurize, self.preprocess)
+        return self
 
 
 class TextFolderData(TextOptions):

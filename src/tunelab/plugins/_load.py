@@ -20,6 +20,7 @@ BUILTIN_MODULES = (
     "tunelab.models._linear",
     "tunelab.models._mlp",
     "tunelab.models._cnn",
+    "tunelab.models._textcnn",
     "tunelab.models._user",
     "tunelab.train._optimizers",
     "tunelab.train._schedules",
