@@ -59,6 +59,9 @@ class TextCNN(nn.Module):
         super().__init__()
         self.vocab = spec.vocab
         self.embedding = nn.Embedding(spec.vocab, spec.embed, padding_idx=_PAD)
+        with torch.no_grad():  # Kim's random word vectors: uniform in [-0.25, 0.25]
+            self.embedding.weight.uniform_(-0.25, 0.25)
+            self.embedding.weight[_PAD].zero_()
         self.convs = nn.ModuleList(nn.Conv1d(spec.embed, spec.maps, w) for w in spec.widths)
         self.dropout = nn.Dropout(spec.dropout)
         self.fc = nn.Linear(spec.maps * len(spec.widths), out_features)
