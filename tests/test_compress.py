@@ -218,3 +218,27 @@ def test_the_compression_report_shows_every_variant_and_both_fronts(compressed):
     assert page.count('data-figure="latency"') == 1 and page.count('data-figure="size"') == 1
     assert page.count("<svg") >= 2 and "Pareto front" in page
     assert compressed.rows[1].verdict in page
+
+
+@pytest.mark.slow  # a training run and two variants (11 s on a loaded 2-core machine)
+def test_a_table_encoded_per_training_part_compresses_and_its_variants_predict(tmp_path, penguins):
+    import pandas as pd
+
+    penguins().to_csv(tmp_path / "penguins.csv", index=False)
+    spec = DIGITS | {
+        "name": "penguins_compress",
+        "data": {"source": "csv", "path": str(tmp_path / "penguins.csv"), "target": "species"},
+        "model": {"name": "mlp", "hidden": [16]},
+    }
+    run = tunelab.train(spec, out=tmp_path / "run", **QUIET)
+    result = compress_run(run, ["fp16", "prune:0.5"], out=tmp_path / "out", **FAST)
+    frame = pd.read_csv(tmp_path / "penguins.csv")
+    original = next(r for r in result.rows if r.label == "original")
+    assert original.test["accuracy"]["value"] == run.metrics["test"]["accuracy"]["value"]
+    for row in (r for r in result.rows if r.label != "original"):
+        variant = tunelab.load_run(row.folder)
+        saved = variant.predictions()
+        got = Predictor(variant).predict(frame.iloc[saved["test_index"]]).scores
+        assert np.array_equal(got, saved["test_score"])
+        state = json.loads((variant.path / "preprocess.json").read_text())["featurizer"]
+        assert state["columns"]["categorical"] == ["island", "sex"]

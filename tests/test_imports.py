@@ -26,9 +26,11 @@ LAYERS = [
     {"tunelab.spec"},
     {"tunelab.runs"},
     {"tunelab.train"},
+    {"tunelab.sklearn"},
     {"tunelab.compress"},
     {"tunelab.tune"},
     {"tunelab.report"},
+    {"tunelab.track"},
     {"tunelab.cli", "tunelab.__main__"},
 ]
 # documented exceptions (docs/architecture.md): the listing of plug-ins shows each one's options

@@ -35,6 +35,8 @@ RUN_FILES = (
     "predictions.npz",
     "metrics.json",
     "preprocess.json",
+    "target_scale.json",
+    "diagnosis.json",
     "folds.json",
 )
 

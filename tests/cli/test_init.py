@@ -34,12 +34,12 @@ def test_init_then_train_a_table(cli, tmp_path):
     x = rng.normal(size=(1200, 3))
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
     frame["kind"] = np.where(x[:, 0] + x[:, 1] > 0, "yes", "no")
-    frame["shop"] = rng.choice(["north", "south"], len(frame))  # text: left out, said
+    frame["shop"] = rng.choice(["north", "south"], len(frame))  # text: one-hot, said
     frame.to_csv(tmp_path / "shop.csv", index=False)
     result = cli("init", "shop.csv", "--target", "kind", "-o", "spec.yaml")
     assert result.returncode == 0, result.stderr
     assert "spec: spec.yaml (table: 1200 samples, classification, 2 classes)" in result.stdout
-    assert "note: text column(s) left out of data.features: shop" in result.stderr
+    assert "one-hot: shop; fitted on each training part" in (tmp_path / "spec.yaml").read_text()
     result = cli("train", "spec.yaml", "--out", "runs/shop", "-q")
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "runs/shop/metrics.json").read_text())

@@ -86,7 +86,7 @@ CASES = {
             "sepal,petal,label\n"
             + "".join(f"{i},{'' if i in (3, 7) else i * 2},{i % 2}\n" for i in range(20))
         ),
-        CSV,
+        CSV | {"preprocess": {"impute": "none"}},  # by default gaps are filled per training part
         None,
         ["missing (NaN) or infinite values", "`petal` (2) at rows 4, 8", "Drop or fill"],
     ),

@@ -184,3 +184,16 @@ def test_a_column_with_a_different_string_in_each_row_is_warned_as_an_id(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _load(tmp_path / "no_ids.csv")
+
+
+def test_a_parquet_table_with_category_and_boolean_columns(tmp_path, penguins):
+    frame = penguins(60)
+    frame["island"] = frame["island"].astype("category")
+    frame["tagged"] = np.arange(60) % 3 == 0  # booleans are numbers: 0/1, not one-hot
+    frame.to_parquet(tmp_path / "p.parquet")
+    ds = load_table(tmp_path / "p.parquet", fmt="parquet", target="species")
+    assert ds.featurizer.categorical == ["island", "sex"]
+    assert ds.featurizer.numeric == ["bill_length_mm", "body_mass_g", "tagged"]
+    stats = fit_part(ds, np.arange(40), "auto")
+    assert stats.featurizer.names[:3] == ["bill_length_mm", "body_mass_g", "tagged"]
+    assert set(stats.inputs[:, 2]) == {0.0, 1.0} and stats.inputs.shape == (60, 8)

@@ -179,3 +179,132 @@ def test_a_100_trial_study_report_is_small_and_loads(browser, tmp_path, make_stu
         f"100-trial report: {size / 1e6:.2f} MB, written in {written:.1f} s, "
         f"loaded in {probe['load']:.0f} ms, first paint {probe['paint']} ms"
     )
+
+
+# --- the study page at 1400 px: a table with a column per hyperparameter, log-scale ticks
+
+LR = "train.optimizer.lr"
+# where the page runs wider than its window, and the All-trials table's edges
+OVERFLOW = """
+const width = document.documentElement.clientWidth;
+const table = document.querySelector("#trials table").getBoundingClientRect();
+const files = document.querySelector("#trials thead th:last-child");
+return {width: width, page: document.documentElement.scrollWidth,
+        table: [table.left, table.right], files: [files.textContent.trim(),
+                files.getBoundingClientRect().right],
+        scrolled: Array.from(document.querySelectorAll(".scroll"))
+          .filter(s => s.scrollWidth > s.clientWidth + 1).map(s => s.parentElement.id),
+        outside: Array.from(document.querySelectorAll("main *"))
+          .filter(e => e.getBoundingClientRect().right > width + 0.5)
+          .map(e => e.tagName + " in #" + (e.closest("section") || {}).id).slice(0, 10)};
+"""
+# the boxes of one parameter's tick labels in a figure, and of every other text in it: the
+# axis labelled with the parameter (slice plot), else the vertical axis standing where the
+# parameter's name is ticked (parallel coordinates)
+TICKS = """
+const [name, param] = arguments;
+const figure = document.querySelector(`figure[data-figure="${name}"]`);
+const box = e => { const b = e.getBoundingClientRect();
+  return {text: e.textContent.replace(/\\s+/g, ""), left: b.left, right: b.right,
+          top: b.top, bottom: b.bottom}; };
+const labels = ticks => ticks.map(t => t.querySelector("text"))
+  .filter(t => t && t.textContent.trim());
+const axes = Array.from(figure.querySelectorAll('g[id^="matplotlib.axis"]'));
+const ticksOf = (g, kind) => Array.from(g.querySelectorAll(`:scope > g[id^="${kind}"]`));
+let mine = null, next = null;
+for (const g of axes) {
+  const own = Array.from(g.querySelectorAll(':scope > g[id^="text"] text'))
+    .map(t => t.textContent.trim());
+  if (own.includes(param)) mine = labels(ticksOf(g, "xtick").concat(ticksOf(g, "ytick")));
+}
+if (mine === null) {
+  const tick = axes.flatMap(g => ticksOf(g, "xtick"))
+    .find(t => (t.querySelector("text") || {}).textContent === param);
+  const mark = tick.querySelector("use").getBoundingClientRect();
+  const x = mark.left + mark.width / 2;
+  const marks = axes.flatMap(g => ticksOf(g, "ytick")).filter(t => t.querySelector("use"))
+    .map(t => { const b = t.querySelector("use").getBoundingClientRect();
+                return [t, b.left + b.width / 2]; });
+  mine = labels(marks.filter(([t, at]) => Math.abs(at - x) < 4).map(([t, at]) => t));
+  // the next axis to the right: a label must end before it
+  const right = marks.map(([t, at]) => at).filter(at => at > x + 4);
+  next = right.length ? Math.min(...right) : null;
+}
+const others = Array.from(figure.querySelectorAll("text")).filter(t => !mine.includes(t));
+return {ticks: mine.map(box), others: others.map(box), next: next};
+"""
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return (
+        a["left"] < b["right"]
+        and b["left"] < a["right"]
+        and a["top"] < b["bottom"]
+        and (b["top"] < a["bottom"])
+    )
+
+
+@pytest.fixture(scope="module")
+def wide_study(tmp_path_factory, make_study_spec) -> Path:
+    """A study of seven hyperparameters with long dotted names in a long-named folder, its
+    learning rate drawn on a
+    log scale inside one decade (where matplotlib labels 2×10⁻³, 3×10⁻³, ... by default)."""
+    spec = make_study_spec(8, epochs=2)
+    spec["name"] = "wide_study"
+    spec["tune"]["pruner"] = "none"
+    spec["tune"]["space"] = {
+        LR: {"low": 1.1e-3, "high": 9e-3, "log": True},
+        "train.optimizer.weight_decay": {"low": 1e-7, "high": 1e-2, "log": True},
+        "model.hidden": [[4], [16], [64, 32]],
+        "model.dropout": {"low": 0.0, "high": 0.5},
+        "train.optimizer.name": ["sgd", "adam", "rmsprop"],
+        "train.optimizer.momentum": {
+            "low": 0.5, "high": 0.99, "when": {"train.optimizer.name": ["sgd", "rmsprop"]}
+        },
+        "train.batch_size": [8, 16, 32],
+    }  # fmt: skip
+    # a long folder name without a break: the paths on the page must wrap, not run over
+    out = tmp_path_factory.mktemp("wide") / ("study" + "_in_a_folder_with_a_long_name" * 4)
+    return tunelab.tune_study(spec, out=out, quiet=True).path
+
+
+@pytest.fixture
+def at_1400(browser):
+    browser.set_window_size(1400, 1000)
+    yield browser
+    browser.set_window_size(1300, 1000)
+
+
+def test_a_study_page_of_seven_hyperparameters_fits_1400_px(at_1400, wide_study, tmp_path):
+    page = write_report(wide_study, tmp_path / "wide.html")
+    open_report(at_1400, page, ["trials"])
+    seen = at_1400.execute_script(OVERFLOW)
+    full_page_png(at_1400, _screenshot_dir(tmp_path) / "wide-study-report.png")
+    assert seen["width"] >= 1380, seen["width"]  # the window is 1400 px (less a scroll bar)
+    assert seen["table"][1] - seen["table"][0] <= seen["width"], seen["table"]
+    assert seen["files"][0].startswith("files"), seen["files"]
+    assert seen["files"][1] <= seen["width"], seen  # the last column, in sight unscrolled
+    assert seen["scrolled"] == [] and seen["page"] <= seen["width"], seen
+    assert seen["outside"] == [], seen["outside"]  # nothing else on the page runs over
+
+
+@pytest.mark.parametrize("figure", ["slice", "parallel"])
+def test_learning_rate_tick_labels_do_not_overlap(at_1400, wide_study, tmp_path, figure):
+    page = write_report(wide_study, tmp_path / "wide.html")
+    open_report(at_1400, page, ["trials"])
+    seen = at_1400.execute_script(TICKS, figure, LR)
+    ticks = seen["ticks"]
+    assert len(ticks) >= 2, ticks  # the axis is labelled at two values at least
+    print(figure, "learning-rate ticks:", [t["text"] for t in ticks])
+    touching = [
+        (a["text"], b["text"])
+        for i, a in enumerate(ticks)
+        for b in ticks[i + 1 :]
+        if _overlap(a, b)
+    ]
+    assert touching == [], touching
+    crossed = [(a["text"], b["text"]) for a in ticks for b in seen["others"] if _overlap(a, b)]
+    assert crossed == [], crossed  # nor run into the figure's other labels
+    if seen["next"] is not None:  # parallel coordinates: nor into the next axis's line
+        across = [t["text"] for t in ticks if t["right"] > seen["next"]]
+        assert across == [], (across, seen["next"])

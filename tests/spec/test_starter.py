@@ -59,15 +59,28 @@ def test_a_large_regression_parquet_gets_a_holdout_and_an_mlp(tmp_path):
     assert "many distinct numbers: regression" in starter.text
 
 
-def test_text_and_incomplete_columns_are_left_out_and_said(tmp_path):
+def test_text_and_incomplete_columns_are_encoded_per_training_part_and_said(tmp_path):
     path = _table(tmp_path / "t.csv", text=True, missing=True)
     starter = starter_spec(path, target="species")
     raw = yaml.safe_load(starter.text)
-    assert raw["data"]["features"] == ["x1"]
-    assert "# left out, not numeric: city" in starter.text
-    assert "# left out, with missing values: x2 (1 missing)" in starter.text
-    assert any("city" in n and "numeric" in n for n in starter.notes)
-    assert any("x2 (1 missing)" in n for n in starter.notes)
+    assert "features" not in raw["data"] and raw["data"]["preprocess"] == "auto"
+    assert "one-hot: city; gaps filled: x2 (1 missing); fitted on each training part" in (
+        starter.text
+    )
+    assert starter.notes == [
+        "missing values filled per training part (data.preprocess): x2 (1 missing)"
+    ]
+
+
+def test_a_string_column_with_a_value_per_row_is_left_out_as_an_id(tmp_path):
+    frame = pd.read_csv(_table(tmp_path / "t.csv", text=True))
+    frame.insert(0, "code", [f"r{i}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "ids.csv", index=False)
+    starter = starter_spec(tmp_path / "ids.csv", target="species")
+    raw = yaml.safe_load(starter.text)
+    assert raw["data"]["features"] == ["x1", "x2", "city"]
+    assert "# left out, a different string in every row (an id?): code" in starter.text
+    assert starter.notes == ["id-like column(s) left out of data.features: code"]
 
 
 def _images(root, per_class=12, size=(12, 12), mode="L"):

@@ -7,8 +7,9 @@ with ``--debug`` (accepted anywhere on the command line).
 from __future__ import annotations
 
 import sys
+import warnings
 
-from tunelab.cli import _commands, _compress, _curves, _listing, _worker, _writing  # noqa: F401, I001  (they register)
+from tunelab.cli import _commands, _compress, _curves, _listing, _track, _worker, _writing  # noqa: F401, I001  (they register)
 
 # the apps first, then the modules whose commands register on them, in --help order
 from tunelab.cli._app import app, curve_app, data_app, whole_descriptions
@@ -25,8 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
-        # standalone mode: typer prints usage errors itself and exits 2
-        app(args=args, prog_name="tunelab")
+        with warnings.catch_warnings():  # a warning is one line, `warning: ...`
+            warnings.showwarning = _one_line
+            # standalone mode: typer prints usage errors itself and exits 2
+            app(args=args, prog_name="tunelab")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
@@ -54,3 +57,8 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    print(f"warning: {kind}{message}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from tunelab.cli._app import (
     report_folder,
     results_stay,
 )
+from tunelab.cli._track import MlflowOption, TensorboardOption, check_trackers, track_folder
 from tunelab.errors import TunelabError
 
 
@@ -41,13 +41,22 @@ def train(
         int | None,
         typer.Option("--nproc", help="data-parallel processes (DDP: gloo on CPU, nccl on CUDA)"),
     ] = None,
+    mlflow: MlflowOption = None,
+    tensorboard: TensorboardOption = None,
 ) -> None:
     """Train the model a spec describes; print one line per epoch; write a run folder."""
     results_stay(ctx)
     import tunelab
 
+    check_trackers(mlflow, tensorboard)
+    if seeds and (mlflow or tensorboard):
+        raise TunelabError(
+            "--seeds trains K runs: log each afterwards with tunelab track RUN --mlflow/--tensorboard"
+        )
     if nproc is not None or _under_torchrun():
-        _train_parallel(spec, out, set_ or [], quiet, resume, nproc, seeds)
+        path = _train_parallel(spec, out, set_ or [], quiet, resume, nproc, seeds)
+        if path is not None:
+            track_folder(path, mlflow, tensorboard)
         return
     if resume is not None:
         if spec is not None or out is not None or set_ or seeds:
@@ -57,6 +66,7 @@ def train(
             )
         run = tunelab.resume(resume, quiet=quiet)
         report_folder(run.path, quiet=quiet)
+        track_folder(run.path, mlflow, tensorboard)
         return
     if spec is None:
         raise TunelabError(
@@ -69,6 +79,7 @@ def train(
         return
     run = tunelab.train(spec, out=out, overrides=set_ or [], quiet=quiet)
     report_folder(run.path, quiet=quiet)
+    track_folder(run.path, mlflow, tensorboard)
 
 
 def _under_torchrun() -> bool:
@@ -77,8 +88,9 @@ def _under_torchrun() -> bool:
     return from_torchrun()
 
 
-def _train_parallel(spec, out, overrides, quiet, resume, nproc, seeds) -> None:
-    """`tunelab train --nproc N` (or under torchrun): one model, data-parallel."""
+def _train_parallel(spec, out, overrides, quiet, resume, nproc, seeds) -> Path | None:
+    """`tunelab train --nproc N` (or under torchrun): one model, data-parallel. The run
+    folder, in the process that writes it (None in the other ranks under torchrun)."""
     from tunelab.train._ddp import launch, run_rank
 
     if seeds:
@@ -97,10 +109,13 @@ def _train_parallel(spec, out, overrides, quiet, resume, nproc, seeds) -> None:
         import os
 
         path = run_rank(job)
-        if os.environ.get("RANK") == "0":
-            report_folder(path, quiet=quiet)
-        return
-    report_folder(launch(job, nproc), quiet=quiet)
+        if os.environ.get("RANK") != "0":
+            return None
+        report_folder(path, quiet=quiet)
+        return path
+    path = launch(job, nproc)
+    report_folder(path, quiet=quiet)
+    return path
 
 
 @app.command()
@@ -141,6 +156,8 @@ def tune(
     trial_cpus: Annotated[float, typer.Option("--trial-cpus", help="Ray CPUs per trial")] = 1,
     trial_gpus: Annotated[float, typer.Option("--trial-gpus", help="Ray GPUs per trial")] = 0,
     quiet: QuietOption = False,
+    mlflow: MlflowOption = None,
+    tensorboard: TensorboardOption = None,
 ) -> None:
     """Search hyperparameters; refit the best on all non-test data; evaluate the test part once."""
     results_stay(ctx)
@@ -148,6 +165,7 @@ def tune(
     from tunelab.errors import Interrupted, raise_on_sigterm
 
     raise_on_sigterm()
+    check_trackers(mlflow, tensorboard)
     try:
         result = tunelab.tune_study(
             spec,
@@ -169,16 +187,25 @@ def tune(
         code = stop.exit_code if isinstance(stop, Interrupted) else 130
         interrupted_study(spec, out, set_ or [], storage)
         raise typer.Exit(code) from None
+    _record_study(result, quiet=quiet, storage=storage, trackers=(mlflow, tensorboard))
+
+
+def _record_study(result, *, quiet: bool, storage: str | None, trackers: tuple) -> None:
+    """The reports of a finished study (or of each outer study of nested CV), then the
+    trackers asked for (``--mlflow``, ``--tensorboard``)."""
     if result.nested is not None:  # a study per outer fold; the folder itself is not a study
         for k in range(result.nested["outer_folds"]):
             report_folder(result.path / f"outer_{k}" / "best", quiet=True)
             report_folder(result.path / f"outer_{k}", quiet=True)
         if not quiet:
             typer.echo(f"reports: {result.path / 'outer_*' / 'report.html'}")
+        for k in range(result.nested["outer_folds"]):  # each outer study: a parent run
+            track_folder(result.path / f"outer_{k}", *trackers)
         return
     if result.best_run is not None:
         report_folder(result.best_run.path, quiet=True)
     report_folder(result.path, quiet=quiet, storage=storage)
+    track_folder(result.path, *trackers)
 
 
 def _objectives_override(text: str | None) -> list[str]:
@@ -295,11 +322,7 @@ def predict(
     from tunelab.train import Predictor
 
     predictor = Predictor(Run(run))
-    with warnings.catch_warnings(record=True) as caught:  # as one plain line each
-        warnings.simplefilter("always", UserWarning)
-        result = predictor.predict(data, batch_size=batch_size)
-    for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+    result = predictor.predict(data, batch_size=batch_size)
     columns = result.arrays() if out.suffix.lower() == ".npz" else result.columns()
     write_table(out, columns)
     if not quiet:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +24,25 @@ from pydantic import ValidationError
 
 from tunelab.compress._measure import latency_ms, nonzero_parameters, size_bytes, threads
 from tunelab.compress._methods import Source
-from tunelab.data import fingerprint
+from tunelab.data import Standardizer, features_on, fingerprint
 from tunelab.errors import RunError, SpecError, did_you_mean
 from tunelab.evaluate import greater_is_better, mcnemar_exact, paired_bootstrap_diff
 from tunelab.plugins import COMPRESSIONS, Options, Plugin
-from tunelab.runs import Run, ensure_writable, write_json
+from tunelab.runs import Run, ensure_writable, read_json, write_json
 from tunelab.train import Predictor, fit, prepare
 from tunelab.train._evaluate_run import before_test_look, log_test_look
 from tunelab.train._fold import part_metrics, slots
 
 __all__ = ["compress_run", "parse_methods", "CompressionResult", "VariantResult"]
 
-RUN_FILES = ("spec.yaml", "schema.json", "splits.json", "preprocess.json", "env.json")
+RUN_FILES = (
+    "spec.yaml",
+    "schema.json",
+    "splits.json",
+    "preprocess.json",
+    "target_scale.json",
+    "env.json",
+)
 
 
 @dataclass
@@ -146,6 +153,9 @@ def compress_run(
             "data.memory_limit); tunelab compress measures on data held in memory. Train the "
             "run again with data.cache: memory to compress it"
         )
+    if prep.ds.featurizer is not None:  # a table encoded per training part: as the run's model
+        stats = Standardizer.from_json(read_json(run.path / "preprocess.json"))
+        prep = replace(prep, X=features_on(prep.ds, stats, prep.device))
     test = prep.splits.test
     if not len(test):
         raise RunError(f"{run.path} has no test part (split.test was 0): nothing to measure on")
@@ -225,7 +235,8 @@ def _variant(label, options, plugin, run, prep, original, X_test, result, repeat
     row.folder = str(folder)
     test = prep.splits.test
     sealed = before_test_look(variant, variant.spec)
-    scores = predictor.predict(X_test).scores
+    featurized = prep.ds.featurizer is not None  # the test rows as predict takes them
+    scores = predictor.predict(prep.ds.table.iloc[test] if featurized else X_test).scores
     values = part_metrics(prep, test, scores)
     row.test = slots(prep, test, scores, values)
     if sealed is not None:

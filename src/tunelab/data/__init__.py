@@ -9,7 +9,8 @@ statistics of a part, streamed when lazy); the per-part featurizer hook (``_tabu
 ``fit_part`` (a training part's preprocessing: the featurizer fitted on its rows, or
 ``fit_stats``), ``features_on``, ``in_shape_of``, ``FEATURIZERS`` and ``register_featurizer``
 (a fitted state's kind -> its ``from_json``); for predict: ``NewData``, ``read_new_data``, ``frame_data``, ``frame_features``, ``array_features``, ``write_table``; for ``tunelab init``: ``inspect_data`` (``TableFacts``,
-``FolderFacts``).
+``FolderFacts``); ``TARGET_SCALE_FILE``, ``LOSS_SCALE`` (a run's target scale file, and
+which scale its loss is on).
 """
 
 from tunelab._lazy import lazy_exports
@@ -38,6 +39,9 @@ _EXPORTS = {
     "Schema": "_schema",
     "Standardizer": "_preprocess",
     "fit_standardizer": "_preprocess",
+    "TargetScale": "_target",
+    "fit_target_scale": "_target",
+    "read_target_scale": "_target",
     "TablePreprocess": "_tabular",
     "TableFeaturizer": "_tabular",
     "TableState": "_tabular",
@@ -49,6 +53,8 @@ _EXPORTS = {
     "random_erase": "_augment",
 }
 _PLUMBING = {
+    "TARGET_SCALE_FILE": "_target",
+    "LOSS_SCALE": "_target",
     "LazyPart": "_lazy",
     "fit_stats": "_lazy",
     "fit_part": "_tabular",

@@ -1,9 +1,10 @@
 """Data sets from the user's own files: CSV/Parquet tables and NPZ arrays (image folders:
 ``_images.py``).
 
-Each loader reads the file once, checks what a model will need (numeric features, no missing
-values, a usable target) and returns a ``Dataset``; every problem is a ``DataError`` that names
-the file and says how to fix it.
+Each loader reads the file once, checks what a model will need (numbers, or a table's string
+columns and gaps handed to the featurizer fitted per training part, ``_tabular``; a usable
+target) and returns a ``Dataset``; every problem is a ``DataError`` that names the file and
+says how to fix it.
 """
 
 from __future__ import annotations

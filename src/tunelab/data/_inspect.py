@@ -33,10 +33,11 @@ class TableFacts:
     task: str
     classes: list[str] | None  # classification: the labels, sorted
     class_counts: list[int] | None
-    features: list[str]  # numeric columns without missing values: what the spec lists
-    text_columns: list[str] = field(default_factory=list)  # non-numeric: left out, said so
-    missing: dict[str, int] = field(default_factory=dict)  # numeric, with missing values
+    features: list[str]  # every column a model can take (strings one-hot, gaps filled)
+    text_columns: list[str] = field(default_factory=list)  # strings: one-hot per training part
+    missing: dict[str, int] = field(default_factory=dict)  # columns with gaps: filled per part
     target_missing: int = 0
+    ids: list[str] = field(default_factory=list)  # strings, a different one per row: left out
 
     kind = "table"
 
@@ -106,25 +107,26 @@ def _table(path: Path, fmt: str, target: str) -> TableFacts:
         known = known.astype(str)
     y, task, classes = target_of(known, "auto", where=f"target column `{target}` of {path}")
     counts = None if classes is None else np.bincount(y, minlength=len(classes)).tolist()
-    features, text, missing = [], [], {}
+    features, text, missing, ids = [], [], {}, []
     for column in columns:
         if column == target:
             continue
         if not pd.api.types.is_numeric_dtype(frame[column]):
+            if len(frame) >= 20 and frame[column].nunique(dropna=True) == len(frame):
+                ids.append(column)
+                continue
             text.append(column)
-        elif (n := int(np.count_nonzero(~np.isfinite(frame[column].to_numpy(float))))) > 0:
+        if n := int(frame[column].isna().sum()):
             missing[column] = n
-        else:
-            features.append(column)
+        features.append(column)
     if not features:
         raise DataError(
-            f"{path} has no numeric feature column without missing values besides the target "
-            f"`{target}` (text: {', '.join(text) or 'none'}; with missing values: "
-            f"{', '.join(missing) or 'none'}); encode or fill them first"
+            f"{path} has no feature column besides the target `{target}` (left out as ids, "
+            f"a different string in every row: {', '.join(ids) or 'none'})"
         )
     return TableFacts(
         path, fmt, len(frame), target, task, classes, counts, features, text, missing,
-        target_missing,
+        target_missing, ids,
     )  # fmt: skip
 
 

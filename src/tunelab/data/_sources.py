@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from tunelab.data._dataset import Dataset
 from tunelab.data._featurize import Featurize, TfidfOptions, check_preprocess
@@ -39,12 +39,30 @@ __all__ = [
 BUILTIN_SOURCES = ("mnist-5k", "digits", "iris", "wine", "breast-cancer", "diabetes")
 
 
+def _preprocess_form(value: Any) -> str:
+    return "a mapping" if isinstance(value, (dict, TablePreprocess)) else "a name"
+
+
+# a name or the full form, told apart before validating (one error, not one per form)
+Preprocess = Annotated[
+    Annotated[Literal["auto", "standardize", "none"], Tag("a name")]
+    | Annotated[TablePreprocess, Tag("a mapping")],
+    Discriminator(_preprocess_form),
+]
+
+
 class _DataBase(Options):
-    preprocess: Literal["auto", "standardize", "none"] | TablePreprocess = Field(
+    preprocess: Preprocess = Field(
         "auto",
         description="auto: standardise table features, normalise images (mean/std); or in "
         "full for tables: {categorical, impute, missing_indicator, scale}; everything is "
         "fitted on the training part only",
+    )
+    target_scale: Literal["auto", "none"] = Field(
+        "auto",
+        description="auto: a regression target is standardised on each training part (the "
+        "model's last layer maps back; predictions and metrics stay in the target's units); "
+        "none: trained on the raw target. Classification is never scaled",
     )
 
 

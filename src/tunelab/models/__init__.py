@@ -2,7 +2,8 @@
 from its spec node through the model registry.
 
 Also importable, as plumbing outside ``__all__``: ``Normalize`` (the input layer
-``build_model`` adds), ``import_model_class`` and ``BUILTIN_MODELS`` (kept for older code).
+``build_model`` adds), ``Unscale`` (its output layer for a standardised target),
+``import_model_class`` and ``BUILTIN_MODELS`` (kept for older code).
 """
 
 from tunelab._lazy import lazy_exports
@@ -17,6 +18,7 @@ _EXPORTS = {
 }
 _PLUMBING = {
     "Normalize": "_layers",
+    "Unscale": "_layers",
     "import_model_class": "_user",
     "BUILTIN_MODELS": "_build",
 }

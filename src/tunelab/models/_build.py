@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tunelab.models._layers import Normalize
+from tunelab.models._layers import Normalize, Unscale
 from tunelab.plugins import MODELS, load_plugins
 
 __all__ = ["build_model", "BUILTIN_MODELS"]
@@ -22,11 +22,13 @@ def build_model(
     num_classes: int | None = None,
     mean: np.ndarray | None = None,
     std: np.ndarray | None = None,
+    target: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> nn.Module:
-    """The network, preceded by a :class:`Normalize` layer when statistics are given.
+    """The network, preceded by a :class:`Normalize` layer when statistics are given and
+    followed by an :class:`Unscale` layer when the target's ``(mean, std)`` are.
 
-    The result is ``Sequential(norm=Normalize, net=<model>)`` so that weights and preprocessing
-    travel together in one safetensors file.
+    The result is ``Sequential(norm=Normalize, net=<model>, unscale=Unscale)`` so that weights
+    and preprocessing travel together in one safetensors file.
     """
     plugin = MODELS.for_options(type(spec))
     net = plugin.build(spec, in_shape=in_shape, out_features=out_features, num_classes=num_classes)
@@ -34,6 +36,8 @@ def build_model(
     if mean is not None and std is not None:
         parts["norm"] = Normalize(torch.as_tensor(mean), torch.as_tensor(std))
     parts["net"] = net
+    if target is not None:
+        parts["unscale"] = Unscale(torch.as_tensor(target[0]), torch.as_tensor(target[1]))
     return nn.Sequential(parts)
 
 

@@ -14,10 +14,13 @@ from typing import Any
 
 from tunelab.report._run_info import Curve, RunInfo
 from tunelab.report._study_info import StudyInfo
+from tunelab.report._ticks import fit_log_ticks
 
 __all__ = ["run_figures", "study_figures"]
 
 TRAIN, VAL = "#1f77b4", "#d62728"
+SLICE_ROW = 4  # slice-plot panels per row: Optuna's 3.2-inch panels, four fill the page
+PAGE_INCHES = 12.7  # the page's 1224-pixel column at 96 dpi: a wider figure is drawn smaller
 STATE_COLOURS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728"}
 
 
@@ -58,12 +61,20 @@ def _draw(make: Callable[[], Any]) -> str | None:
     with _style(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's matplotlib plots are marked experimental
         result = make()
-        if result is None:
-            return None
-        fig = result.figure if hasattr(result, "figure") else result
-        if not hasattr(fig, "savefig"):  # an array of axes (Optuna's slice plot)
-            fig = result.flat[0].figure
-        return _svg(fig)
+        return None if result is None else _svg(_figure_of(result))
+
+
+def _figure_of(result):
+    """The figure of a figure, of an axes, or of an array of axes (Optuna's slice plot)."""
+    fig = result.figure if hasattr(result, "figure") else result
+    return fig if hasattr(fig, "savefig") else result.flat[0].figure
+
+
+def _readable(result):
+    """An Optuna plot's figure with log-scale tick labels that do not run into each other."""
+    fig = _figure_of(result)
+    fit_log_ticks(fig)
+    return fig
 
 
 # --- run figures
@@ -241,15 +252,11 @@ def study_figures(info: StudyInfo, study) -> dict[str, str]:
     if len(finished) >= 2 and varied:
         first = (lambda t: t.values[0]) if multi else None  # the study's first objective
         names = list(info.objectives or [])
-        for fid, plot in (("parallel", ov.plot_parallel_coordinate), ("slice", ov.plot_slice)):
-            figures[fid] = _draw(
-                lambda plot=plot: plot(
-                    study,
-                    params=varied,
-                    target=first,
-                    target_name=names[0] if multi else "Objective Value",
-                )
-            )
+        target = {"target": first, "target_name": names[0] if multi else "Objective Value"}
+        figures["parallel"] = _draw(lambda: _parallel(study, varied, target))
+        rows = [_draw(lambda p=p: _readable(ov.plot_slice(study, params=p, **target))) for p in
+                _rows(varied, SLICE_ROW)]  # fmt: skip
+        figures["slice"] = "\n".join(rows) if all(rows) else None
     if info.importance:
         figures["importance"] = _draw(lambda: _importance(info))
     if any(
@@ -258,6 +265,24 @@ def study_figures(info: StudyInfo, study) -> dict[str, str]:
     ):
         figures["timeline"] = _draw(lambda: ov.plot_timeline(study))
     return {k: v for k, v in figures.items() if v}
+
+
+def _rows(items: list, most: int) -> list[list]:
+    """``items`` in as few rows of at most ``most`` as can be, of sizes differing by one at most."""
+    count = -(-len(items) // most)
+    size, extra = divmod(len(items), count)
+    starts = [i * size + min(i, extra) for i in range(count + 1)]
+    return [items[a:b] for a, b in zip(starts, starts[1:], strict=False)]
+
+
+def _parallel(study, params: list[str], target: dict):
+    """Optuna's parallel coordinates, wide enough for its axes' labels (about an inch each)."""
+    import matplotlib
+    from optuna.visualization import matplotlib as ov
+
+    width = min(max(6.4, 1.8 + 1.15 * (len(params) + 1)), PAGE_INCHES)
+    with matplotlib.rc_context({"figure.figsize": (width, 4.8)}):
+        return _readable(ov.plot_parallel_coordinate(study, params=params, **target))
 
 
 def _front(info: StudyInfo):

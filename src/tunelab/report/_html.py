@@ -74,6 +74,11 @@ def _val(value) -> str:
     return "—" if value is None else str(value)
 
 
+def _dotted(name) -> Markup:
+    """A dotted name that may wrap after its dots, for a narrow table header."""
+    return Markup(".<wbr>").join(escape(str(name)).split("."))
+
+
 def _environment():
     import jinja2
 
@@ -86,6 +91,7 @@ def _environment():
     )
     env.filters["num"] = _num
     env.filters["val"] = _val
+    env.filters["dotted"] = _dotted
     return env
 
 

@@ -84,6 +84,7 @@ class RunInfo:
     reliability: dict[str, dict] = field(default_factory=dict)  # split -> bins, ECE, Brier
     residuals: dict | None = None  # regression: {"y": [...], "pred": [...]}, sampled
     diagnosis: dict | None = None
+    loss_scale: str | None = None  # which scale the loss is on (a standardised target)
     seal: dict | None = None  # {"study": path, "evaluations": n} when the test part is sealed
 
 
@@ -100,6 +101,7 @@ def run_info(path: str | Path) -> RunInfo:
     folds_path = run.path / "folds.json"
     folds = read_json(folds_path) if folds_path.is_file() else None
     diag_path = run.path / "diagnosis.json"
+    scale_path = run.path / "target_scale.json"
     info = RunInfo(
         name=run.path.name,
         path=str(run.path),
@@ -118,6 +120,7 @@ def run_info(path: str | Path) -> RunInfo:
         eval_split=next((s for s in ("test", "val") if f"{s}_score" in preds), None),
         class_names=class_names,
         diagnosis=read_json(diag_path) if diag_path.is_file() else None,
+        loss_scale=read_json(scale_path).get("note") if scale_path.is_file() else None,
     )
     if info.eval_split is not None:
         y = preds[f"{info.eval_split}_y"]

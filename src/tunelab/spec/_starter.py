@@ -87,22 +87,19 @@ def _table_data(lines: _Lines, notes: list[str], facts: TableFacts, path: str) -
     lines.add(1, "target", facts.target, _target_comment(facts))
     why = "strings or few whole numbers" if facts.classes else "many distinct numbers"
     lines.add(1, "task", facts.task, f"{why}: {facts.task}")
-    left_out = facts.text_columns + list(facts.missing)
-    if left_out:
-        lines.add(1, "features", facts.features, f"{len(facts.features)} numeric columns")
-        if facts.text_columns:
-            cols = ", ".join(facts.text_columns)
-            lines.note(f"left out, not numeric: {cols} (encode them as numbers to use them)")
-            notes.append(
-                f"text column(s) left out of data.features: {cols}; tunelab reads numeric "
-                "features only: encode them as numbers (e.g. one-hot) to use them"
-            )
-        if facts.missing:
-            cols = ", ".join(f"{c} ({n} missing)" for c, n in facts.missing.items())
-            lines.note(f"left out, with missing values: {cols} (fill them to use them)")
-            notes.append(f"column(s) with missing values left out of data.features: {cols}")
-    else:
-        lines.add(1, "preprocess", "auto", f"all {len(facts.features)} other columns, standardised")
+    if facts.ids:
+        lines.add(1, "features", facts.features, f"{len(facts.features)} columns")
+        cols = ", ".join(facts.ids)
+        lines.note(f"left out, a different string in every row (an id?): {cols}")
+        notes.append(f"id-like column(s) left out of data.features: {cols}")
+    done = ["numbers standardised"]
+    if facts.text_columns:
+        done.append(f"one-hot: {', '.join(facts.text_columns)}")
+    if facts.missing:
+        cols = ", ".join(f"{c} ({n} missing)" for c, n in facts.missing.items())
+        done.append(f"gaps filled: {cols}")
+        notes.append(f"missing values filled per training part (data.preprocess): {cols}")
+    lines.add(1, "preprocess", "auto", "; ".join(done) + "; fitted on each training part")
     if facts.target_missing:
         notes.append(
             f"the target `{facts.target}` is missing in {facts.target_missing} row(s): drop "

@@ -12,8 +12,8 @@ and decides the same.
 
 Rank 0 writes the run folder (spec, splits, history, checkpoints, weights, the one look at the
 test part); every other rank trains into a temporary folder that is removed at its end and
-never evaluates the test part. Each rank validates on the whole validation part (the same
-numbers on every rank, so early stopping decides the same everywhere). Not supported under
+never evaluates the test part. Validation is sharded like a batch and the outputs gathered
+on every rank (the same numbers everywhere, so early stopping decides the same). Not supported under
 DDP: L-BFGS (its line search would differ per rank); batch norm statistics stay per rank
 (no SyncBatchNorm on CPU); augmentation and dropout draw per rank, so with them the run is
 not bit-equal to one process.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from tunelab.data import Standardizer, fingerprint
+from tunelab.data import Standardizer, fingerprint, read_target_scale
 from tunelab.errors import RunError, SpecError
 from tunelab.runs import (
     Run,
@@ -127,5 +127,6 @@ def log_test_look(
 def load_model(run: Run, prep: Prepared) -> tuple[torch.nn.Module, Standardizer]:
     """The run's model with its saved weights, on the plan's device, and its preprocessing."""
     stats = Standardizer.from_json(read_json(run.path / "preprocess.json"))
-    model = load_saved_weights(fold_model(prep, stats), run.path / "model.safetensors")
+    model = fold_model(prep, stats, target=read_target_scale(run.path))
+    model = load_saved_weights(model, run.path / "model.safetensors")
     return model.to(prep.device), stats

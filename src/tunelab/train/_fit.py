@@ -17,7 +17,7 @@ from tunelab.spec import TrainSpec
 from tunelab.train._batches import batches_of, epoch_runner
 from tunelab.train._callbacks import Callback, Prune, Stop, check_monitors
 from tunelab.train._checkpoint import Checkpoint
-from tunelab.train._losses import build_loss, to_scores
+from tunelab.train._losses import build_loss, on_target_scale, to_scores
 from tunelab.train._optimizers import build_optimizer
 from tunelab.train._ranks import ranks
 from tunelab.train._schedules import Schedule
@@ -175,7 +175,7 @@ def fit(
     # --- setup: optimizer, schedule (plan lr x factor, never read back), callbacks, watches
     cfg, has_val, device = plan.spec.train, val is not None, train[1].device
     epochs, gen = epochs or cfg.epochs, torch.Generator(device=device).manual_seed(seed)
-    loss_fn = build_loss(plan.loss, device=device)
+    loss_fn = on_target_scale(build_loss(plan.loss, device=device), model)
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), device=device)
     batches, plateau = batches_of(train, plan, gen, ranks()), plan.plateau_watch(has_val=has_val)
     lrs, up = [plan.lr] * len(optimizer.param_groups), plateau is not None and plateau.maximize
@@ -240,9 +240,15 @@ def fit(
 def _validate(model, val, loss_fn, plan: Plan, history: History, callbacks, epoch: int) -> dict:
     """``val_loss`` and ``val_<m>`` of every logged metric (evaluate's pure functions). The
     outputs go to each callback's ``on_validation`` and stay in ``history.val_output`` with
-    the weights' versions they came from."""
+    the weights' versions they came from. Under data parallelism the val part is sharded
+    like a batch and the outputs gathered, so every rank computes the same numbers."""
     (X, y), batch = val, plan.spec.train.eval_batch_size
-    out = predict(model, X, batch_size=batch, bf16=plan.bf16)
+    shared = ranks()
+    if shared is None:
+        out = predict(model, X, batch_size=batch, bf16=plan.bf16)
+    else:  # data-parallel: each rank predicts its share, every rank gets all the outputs
+        start, end = shared.share(len(X))
+        out = shared.gather(predict(model, X[start:end], batch_size=batch, bf16=plan.bf16), len(X))
     history.val_output, history.val_versions = out, _versions(model)
     for cb in callbacks:
         cb.on_validation(epoch, out)

@@ -10,19 +10,20 @@ import numpy as np
 import torch
 
 from tunelab._disk import load_weights
-from tunelab.data import Standardizer, fit_part, in_shape_of
+from tunelab.data import Standardizer, TargetScale, fit_part, fit_target_scale, in_shape_of
 from tunelab.errors import RunError
 from tunelab.evaluate import bootstrap_ci, compute_metrics
 from tunelab.models import build_model
 from tunelab.train._callbacks import Callback
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._fit import History, fit, predict
-from tunelab.train._losses import build_loss, to_scores
+from tunelab.train._losses import build_loss, on_target_scale, to_scores
 from tunelab.train._plan import Plan, Prepared
 
 __all__ = [
     "train_fold",
     "fold_model",
+    "fold_target",
     "model_with_stats",
     "load_saved_weights",
     "evaluate_part",
@@ -31,16 +32,34 @@ __all__ = [
 ]
 
 
-def fold_model(prep: Prepared, stats: Standardizer, plan: Plan | None = None) -> torch.nn.Module:
-    """A fresh model of the spec, with the preprocessing ``stats`` built in (on the CPU)."""
+def fold_model(
+    prep: Prepared,
+    stats: Standardizer,
+    plan: Plan | None = None,
+    target: TargetScale | None = None,
+) -> torch.nn.Module:
+    """A fresh model of the spec, with the preprocessing ``stats`` built in (on the CPU) and
+    the ``target`` scale as its output layer."""
     plan = plan or prep.plan
-    return model_with_stats(plan, in_shape_of(stats, prep.ds.in_shape), prep.ds.num_classes, stats)
+    in_shape = in_shape_of(stats, prep.ds.in_shape)
+    return model_with_stats(plan, in_shape, prep.ds.num_classes, stats, target)
+
+
+def fold_target(prep: Prepared, train_idx: np.ndarray, plan: Plan | None = None):
+    """The target scale fitted on a training part (None: classification, ``none``)."""
+    mode = (plan or prep.plan).spec.data.target_scale
+    return fit_target_scale(prep.ds.y[train_idx], mode, task=prep.ds.task)
 
 
 def model_with_stats(
-    plan: Plan, in_shape: tuple[int, ...], num_classes: int | None, stats: Standardizer
+    plan: Plan,
+    in_shape: tuple[int, ...],
+    num_classes: int | None,
+    stats: Standardizer,
+    target: TargetScale | None = None,
 ) -> torch.nn.Module:
-    """A fresh model of the plan for samples of ``in_shape``, ``stats`` as its input layer."""
+    """A fresh model of the plan for samples of ``in_shape``, ``stats`` as its input layer
+    and ``target`` (the target's scale, if any) as its output layer."""
     norm = {}
     if stats.kind != "none":
         shape = stats.broadcast_shape(in_shape)
@@ -50,6 +69,7 @@ def model_with_stats(
         in_shape=in_shape,
         out_features=plan.outputs,
         num_classes=num_classes,
+        target=None if target is None else (target.mean, target.std),
         **norm,
     )
 
@@ -90,7 +110,7 @@ def train_fold(
     plan = plan or prep.plan
     stats = fit_part(prep.ds, train_idx, plan.spec.data.preprocess)
     torch.manual_seed(seed)
-    model = fold_model(prep, stats, plan).to(prep.device)
+    model = fold_model(prep, stats, plan, fold_target(prep, train_idx, plan)).to(prep.device)
     t_idx = torch.as_tensor(train_idx, device=prep.device)
     val = None
     if val_idx is not None:
@@ -129,7 +149,8 @@ def evaluate_part(
     if out is None:
         batch = plan.spec.train.eval_batch_size
         out = predict(model, prep.inputs(idx, stats), batch_size=batch, bf16=plan.bf16)
-    loss = float(build_loss(plan.loss, device=prep.device)(out, prep.y[t_idx]))
+    loss_fn = on_target_scale(build_loss(plan.loss, device=prep.device), model)
+    loss = float(loss_fn(out, prep.y[t_idx]))
     scores = to_scores(out, plan.loss, task=plan.task).cpu().numpy()
     return scores, part_metrics(prep, idx, scores, loss=loss)
 

@@ -18,6 +18,7 @@ from tunelab.plugins import LOSSES, Options, PositiveFloat
 
 __all__ = [
     "build_loss",
+    "on_target_scale",
     "default_loss",
     "to_scores",
     "outputs_for",
@@ -117,6 +118,25 @@ def outputs_for(loss: Options, *, task: str, out_features: int) -> int:
 def build_loss(spec: Options, *, device: torch.device) -> LossFn:
     """``loss(outputs, targets) -> scalar``; regression outputs are reshaped to the targets."""
     return LOSSES.for_options(type(spec)).build(spec, device=device)
+
+
+def on_target_scale(loss: LossFn, model: torch.nn.Module) -> LossFn:
+    """``loss`` on the standardised target scale when ``model`` ends in an ``unscale`` layer
+    (``data.target_scale: auto``), else ``loss`` itself.
+
+    The model's outputs are in the target's units; the loss sees them, and the targets,
+    standardised with the training part's statistics: it is the loss of the network trained
+    on the standardised target, whatever the target's units."""
+    unscale = getattr(model, "unscale", None)
+    if unscale is None:
+        return loss
+    dims = unscale.mean.shape[0]
+
+    def scaled(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        y = y.reshape(y.shape[0], dims)
+        return loss(unscale.scale(out.float().reshape(y.shape)), unscale.scale(y))
+
+    return scaled
 
 
 def to_scores(outputs: torch.Tensor, loss: Options, *, task: str) -> torch.Tensor:

@@ -27,8 +27,8 @@ from tunelab.data import fit_part
 from tunelab.train._batches import Batches
 from tunelab.train._callbacks import Callback, Prune, check_monitors
 from tunelab.train._fit import History, _best_so_far, _decision, _validate, monitored
-from tunelab.train._fold import fold_model
-from tunelab.train._losses import build_loss
+from tunelab.train._fold import fold_model, fold_target
+from tunelab.train._losses import build_loss, on_target_scale
 from tunelab.train._plan import Plan, Prepared
 from tunelab.train._schedules import Schedule
 from tunelab.train._stacked import Stack, StackedOptimizer, signature, stackable_optimizer
@@ -61,6 +61,8 @@ def unpackable(plans: Sequence[Plan]) -> str | None:
             return "the members' batch sizes differ"
         if plan.loss != first.loss or plan.device != first.device:
             return "the members' losses or devices differ"
+        if plan.spec.data.target_scale != first.spec.data.target_scale:
+            return "the members' data.target_scale differ"
     return stackable_optimizer([p.spec.train.optimizer for p in plans])
 
 
@@ -71,10 +73,11 @@ def train_packed(
     alone, a fresh model per member built after ``torch.manual_seed(member.seed)``, then
     :func:`fit_packed`. Returns the models; each member's ``history`` is filled in."""
     stats = fit_part(prep.ds, train_idx, prep.plan.spec.data.preprocess)
+    target = fold_target(prep, train_idx)
     models, dropout_states = [], []
     for m in members:
         torch.manual_seed(m.seed)
-        models.append(fold_model(prep, stats, m.plan).to(prep.device))
+        models.append(fold_model(prep, stats, m.plan, target).to(prep.device))
         dropout_states.append(_rng_state(prep.device))  # what fit's dropout would draw from
     t_idx = torch.as_tensor(train_idx, device=prep.device)
     val = None
@@ -117,7 +120,8 @@ def fit_packed(
     skeleton = drops.skeleton(models[0])
     stack = Stack(models)
     optimizer = StackedOptimizer([p.spec.train.optimizer for p in plans], stack.params)
-    loss_fn = build_loss(plans[0].loss, device=device)
+    # the members share one training part, so one target scale (the loss on its scale)
+    loss_fn = on_target_scale(build_loss(plans[0].loss, device=device), models[0])
 
     def member_loss(params, buffers, x, y, masks):
         out = functional_call(skeleton, (params, buffers | masks), (x,))

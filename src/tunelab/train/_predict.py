@@ -28,6 +28,7 @@ from tunelab.data import (
     in_shape_of,
     new_rows,
     read_new_data,
+    read_target_scale,
     texts_frame,
 )
 from tunelab.errors import DataError, RunError
@@ -137,7 +138,8 @@ class Predictor:
         self.model = self._model(shape, stats)
 
     def _model(self, shape: DataShape, stats: Standardizer) -> torch.nn.Module:
-        model = model_with_stats(self.plan, shape.in_shape, shape.num_classes, stats)
+        target = read_target_scale(self.run.path)  # the output layer of a scaled target
+        model = model_with_stats(self.plan, shape.in_shape, shape.num_classes, stats, target)
         variant = read_variant(self.run.path)  # a compressed variant (tunelab compress)
         if variant is not None:
             return load_variant(self.run.path, model, variant).to(self.plan.device)

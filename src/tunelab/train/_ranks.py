@@ -18,11 +18,12 @@ class Ranks:
     rank: int
     world: int
 
-    def share(self, n: int) -> tuple[int, int]:
-        """The ``[start, end)`` of this rank's contiguous share of ``n`` items."""
+    def share(self, n: int, rank: int | None = None) -> tuple[int, int]:
+        """The ``[start, end)`` of this rank's (or ``rank``'s) contiguous share of ``n`` items."""
+        rank = self.rank if rank is None else rank
         base, extra = divmod(n, self.world)
-        start = self.rank * base + min(self.rank, extra)
-        return start, start + base + (1 if self.rank < extra else 0)
+        start = rank * base + min(rank, extra)
+        return start, start + base + (1 if rank < extra else 0)
 
     def scale(self, share: int, n: int) -> float:
         """Of the rank's mean loss over ``share`` items of a global batch of ``n``."""
@@ -34,6 +35,20 @@ class Ranks:
         reduce = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX}[op]
         dist.all_reduce(t, op=reduce)
         return t
+
+    def gather(self, part: torch.Tensor, n: int) -> torch.Tensor:
+        """The rows of every rank's share of ``n`` items, in rank order, on every rank:
+        ``part`` holds this rank's share (shares differ by at most one row, so each is padded
+        to the longest for the collective and trimmed after it)."""
+        import torch.distributed as dist
+
+        longest = -(-n // self.world)
+        padded = part.new_zeros((longest, *part.shape[1:]))
+        padded[: len(part)] = part
+        pieces = [torch.empty_like(padded) for _ in range(self.world)]
+        dist.all_gather(pieces, padded)
+        sizes = [end - start for start, end in (self.share(n, r) for r in range(self.world))]
+        return torch.cat([piece[:size] for piece, size in zip(pieces, sizes, strict=True)])
 
 
 def ranks() -> Ranks | None:

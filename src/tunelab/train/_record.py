@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunelab.data import Schema, Standardizer, fingerprint
+from tunelab.data import (
+    LOSS_SCALE,
+    TARGET_SCALE_FILE,
+    Schema,
+    Standardizer,
+    TargetScale,
+    fingerprint,
+)
 from tunelab.errors import RunError
 from tunelab.runs import (
     Run,
@@ -29,6 +36,7 @@ from tunelab.runs import (
     write_json,
 )
 from tunelab.spec import Spec, dump_spec, load_spec
+from tunelab.train._baseline import diagnose_run
 from tunelab.train._checkpoint import (
     CHECKPOINT_FILE,
     Checkpoint,
@@ -37,9 +45,8 @@ from tunelab.train._checkpoint import (
     save_checkpoint,
 )
 from tunelab.train._console import Console
-from tunelab.train._diagnosis import diagnose
 from tunelab.train._evaluate_run import before_test_look, log_test_look
-from tunelab.train._fit import History, choose_epoch, maximize
+from tunelab.train._fit import History, choose_epoch
 from tunelab.train._fold import evaluate_part, part_metrics, slots, train_fold
 from tunelab.train._plan import Prepared, prepare
 from tunelab.train._ranks import ranks
@@ -330,12 +337,16 @@ def _train_and_record(
     # --- save the model and its preprocessing, evaluate
     save_weights(run.path / "model.safetensors", done.model.state_dict())
     write_json(run.path / "preprocess.json", done.stats.to_json())
+    target = _target_scale(done.model)
+    if target is not None:  # the model's output layer; the loss was on the standardised scale
+        write_json(run.path / TARGET_SCALE_FILE, target.to_json())
+        console.note(
+            f"target standardised on the training part ({target.describe()}): {LOSS_SCALE}"
+        )
     metrics = _evaluate(prep, run, done, refit_only=refit_only)
     diagnosis = None
-    if not refit_only:  # over/under-fitting, from the (first) fold's validation history
-        rows = [r for r in run.history if r.get("fold", 0) == 0]
-        main = prep.metrics[0] if prep.metrics else None
-        diagnosis = diagnose(rows, metric=main, higher_is_better=maximize(main or "loss"))
+    if not refit_only:  # over/under-fitting, from the folds' validation histories
+        diagnosis = diagnose_run(prep, done.histories)
         if diagnosis:
             write_json(run.path / "diagnosis.json", diagnosis)
     (run.path / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: nothing left to resume
@@ -354,6 +365,14 @@ def _train_and_record(
     if diagnosis and not console.quiet:
         console.print(f"diagnosis: {diagnosis['verdict']}", markup=False)
     return run
+
+
+def _target_scale(model: torch.nn.Module) -> TargetScale | None:
+    """The target scale the model's ``unscale`` layer holds (None: an unscaled target)."""
+    unscale = getattr(model, "unscale", None)
+    if unscale is None:
+        return None
+    return TargetScale(unscale.mean.cpu().numpy(), unscale.std.cpu().numpy())
 
 
 def _best_label(prep: Prepared, history: History) -> str | None:

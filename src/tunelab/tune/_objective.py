@@ -32,6 +32,7 @@ import numpy as np
 import optuna
 import torch
 
+from tunelab.data import fit_part
 from tunelab.errors import TunelabError
 from tunelab.runs import append_jsonl, write_json
 from tunelab.train import (
@@ -243,7 +244,10 @@ def _train_folds(trial: optuna.Trial, ctx: TrialContext, outcome: Outcome, folde
 
 def _front_stop(trial, ctx: TrialContext, prep: Prepared, fold, folder: Path, *, offset, costs):
     """The multi-objective trial's callback: costs measured on a validation sample's input."""
-    x = prep.inputs(fold.val[:1])
+    stats = None  # a table encoded per training part: the fold's encoding, as train_fold fits it
+    if prep.ds.featurizer is not None:
+        stats = fit_part(prep.ds, fold.train, prep.spec.data.preprocess)
+    x = prep.inputs(fold.val[:1], stats)
     if not isinstance(x, torch.Tensor):  # a lazy part: a zero input of the sample's shape
         x = torch.zeros((1, *prep.ds.in_shape))
     names = [o.name for o in ctx.objectives if o.key is None]
