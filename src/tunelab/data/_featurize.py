@@ -55,6 +55,7 @@ class TfidfOptions(Options):
     """TF-IDF of word n-grams (scikit-learn's ``TfidfVectorizer``), l2-normalised rows."""
 
     kind: Literal["tfidf"] = "tfidf"
+    """tfidf: TF-IDF of word n-grams, for linear / mlp"""
     ngram_range: tuple[int, int] = (1, 2)
     """smallest and largest n-gram length, in words"""
     sublinear_tf: bool = True
@@ -137,6 +138,7 @@ class TokensOptions(Options):
     text its ids truncated or padded to ``max_length``."""
 
     kind: Literal["tokens"]
+    """tokens: word ids, for textcnn"""
     lowercase: bool = True
     """lower-case the texts before splitting them into words"""
     min_count: int = Field(2, ge=1)
