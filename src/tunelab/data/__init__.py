@@ -3,7 +3,8 @@
 Also importable, as plumbing outside ``__all__`` (used by train, tune and the CLI):
 ``outer_cv``, ``outer_folds``, ``make_cv`` (nested CV), ``describe_duplicates`` (the leakage
 line), ``read_idx``, ``write_idx``, ``MNIST_FILES``, ``MNIST_URL_BASE``, ``load_checksums``;
-lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
+text featurizers, fitted per training part: ``TfidfOptions``, ``text_column``,
+``check_texts``, ``texts_frame``; lazy data sets: ``LazyPart`` (a part read through a DataLoader), ``fit_stats`` (preprocessing
 statistics of a part, streamed when lazy); the per-part featurizer hook (``_tabular``):
 ``fit_part`` (a training part's preprocessing: the featurizer fitted on its rows, or
 ``fit_stats``), ``features_on``, ``in_shape_of``, ``FEATURIZERS`` and ``register_featurizer``
@@ -78,6 +79,10 @@ _PLUMBING = {
     "array_features": "_inputs",
     "write_table": "_inputs",
     "inspect_data": "_inspect",
+    "TfidfOptions": "_featurize",
+    "texts_frame": "_featurize",
+    "text_column": "_text_table",
+    "check_texts": "_text_table",
     "TableFacts": "_inspect",
     "FolderFacts": "_inspect",
 }

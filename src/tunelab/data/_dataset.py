@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 Task = Literal["classification", "regression"]
+
+
+def text_dataset(texts: np.ndarray, y: np.ndarray, featurizer: Any, **kwargs: Any) -> Dataset:
+    """A data set of raw texts: ``table`` their one-column frame for ``featurizer`` (fitted
+    per training part), ``X`` each text's 16-byte hash as 16 numbers (a row code, as a
+    featurized table's ``X``)."""
+    from tunelab.data._featurize import texts_frame
+
+    digests = text_digests(texts)
+    codes = np.frombuffer(digests.tobytes(), np.uint8).reshape(len(texts), 16)
+    return Dataset(
+        X=codes.astype(np.float32),
+        y=y,
+        texts=texts,
+        table=texts_frame(texts),
+        featurizer=featurizer,
+        **kwargs,
+    )
+
+
+def text_digests(texts: np.ndarray) -> np.ndarray:
+    """blake2b (16 bytes) of each text's UTF-8 bytes, as ``S16``."""
+    return np.array(
+        [hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts], dtype="S16"
+    )
 
 
 @dataclass(frozen=True)
@@ -46,6 +73,10 @@ class Dataset:
         test_is_sealed: the source's test part must be the sealed test (``split.test: source``),
             as for a factory that returns ``(train, test)``.
         lazy: the features read sample by sample (see :class:`Lazy`), with ``X`` None.
+        texts: raw texts (a text data set: ``table`` holds them as its ``text`` column for
+            the featurizer, ``X`` codes each by its hash; ``data/_featurize.py``).
+        drop_duplicates: exact duplicate samples are dropped before the split (all copies
+            but the first; recorded in ``splits.json``), the default for text.
         table: the raw feature columns (a DataFrame) when they are fitted per training part
             (``featurizer``); ``X`` then holds a numeric code of each row (for fingerprints
             and the leakage check), not the model's inputs.
@@ -62,6 +93,8 @@ class Dataset:
     source_test: np.ndarray | None = field(default=None, repr=False)
     test_is_sealed: bool = False
     lazy: Lazy | None = field(default=None, repr=False)
+    texts: np.ndarray | None = field(default=None, repr=False)
+    drop_duplicates: bool = False
     table: Any = field(default=None, repr=False)
     featurizer: Any = field(default=None, repr=False)
 
@@ -77,6 +110,14 @@ class Dataset:
         """Shape of one sample, e.g. ``(1, 28, 28)`` or ``(64,)``."""
         shape = self.lazy.shape if self.X is None else self.X.shape[1:]
         return tuple(int(s) for s in shape)
+
+    @functools.cached_property
+    def digests(self) -> np.ndarray | None:
+        """A 16-byte hash per sample (``S16``) where the samples are not an array: each raw
+        text's (of its UTF-8 bytes), or a lazy set's; None when ``X`` holds them."""
+        if self.texts is not None:
+            return text_digests(self.texts)
+        return self.lazy.digests if self.lazy is not None else None
 
     @property
     def in_features(self) -> int:

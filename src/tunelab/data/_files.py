@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["load_table", "load_npz"]
 
-_TABLE_FORMATS = ("csv", "parquet")
+_TABLE_FORMATS = ("csv", "parquet", "jsonl")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -42,6 +42,8 @@ def _read_table(path: Path, fmt: str) -> pd.DataFrame:
     try:
         if fmt == "csv":
             return pd.read_csv(path)
+        if fmt == "jsonl":
+            return pd.read_json(path, lines=True)
         return pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataError(

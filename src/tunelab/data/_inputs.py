@@ -46,9 +46,10 @@ _TABLES = (".csv", ".parquet", ".jsonl")
 
 @dataclass
 class NewData:
-    """Samples to predict: the model's input ``X`` (float32, ``(n, *in_shape)``) and what is
-    passed through to the output beside the predictions (a table's other columns, the image
-    paths, an npz file's other arrays of length n)."""
+    """Samples to predict: the model's input ``X`` (float32, ``(n, *in_shape)``; for a run on
+    texts, the raw texts, which its saved featurizer transforms) and what is passed through to
+    the output beside the predictions (a table's other columns, the image paths, an npz
+    file's other arrays of length n)."""
 
     X: np.ndarray
     passthrough: dict[str, np.ndarray] = field(default_factory=dict)
@@ -106,7 +107,16 @@ def frame_data(
     where: str = "the input",
     featurize: Featurize | None = None,
 ) -> NewData:
-    """A table's feature columns as the model's input; its other columns passed through."""
+    """A table's feature columns (or text column, for a run on texts) as the model's input;
+    its other columns passed through."""
+    if schema.kind == "text":
+        from tunelab.data._featurize import texts_frame
+        from tunelab.data._text_table import text_column
+
+        texts = text_column(frame, schema.text, where=where)
+        X = featurize(texts_frame(texts), where) if featurize is not None else texts
+        others = [c for c in frame.columns if str(c) != schema.text]
+        return NewData(X, {str(c): frame[c].to_numpy() for c in others}, frame)
     X = frame_features(frame, schema, where=where, featurize=featurize)
     others = [c for c in frame.columns if str(c) not in (schema.features or [])]
     return NewData(X, {str(c): frame[c].to_numpy() for c in others}, frame)

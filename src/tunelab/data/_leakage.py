@@ -15,7 +15,14 @@ import numpy as np
 
 from tunelab.data._dataset import Dataset
 
-__all__ = ["PairDuplicates", "DuplicateReport", "find_duplicates", "describe_duplicates"]
+__all__ = [
+    "PairDuplicates",
+    "DuplicateReport",
+    "find_duplicates",
+    "describe_duplicates",
+    "sample_ids",
+    "first_copies",
+]
 
 _EXAMPLES = 5
 
@@ -106,7 +113,7 @@ def find_duplicates(
     names = list(parts)
     if pairs is None:
         pairs = [(b, a) for i, a in enumerate(names) for b in names[i + 1 :]]
-    ids = _row_ids(ds.X) if ds.lazy is None else _ids_of(ds.lazy.digests)
+    ids = sample_ids(ds)
     found = tuple(
         _pair(ids, name, np.asarray(parts[name]), o, np.asarray(parts[o])) for name, o in pairs
     )
@@ -123,6 +130,22 @@ def find_duplicates(
         j = next(k for k in range(1, len(members)) if not np.array_equal(y[k], y[0]))
         examples.append((int(members[0]), int(members[j])))
     return DuplicateReport(found, groups, duplicated, len(conflicting), tuple(examples))
+
+
+def sample_ids(ds: Dataset) -> np.ndarray:
+    """An integer per sample of ``ds``, equal exactly when two samples are exact copies."""
+    digests = ds.digests
+    return _row_ids(ds.X) if digests is None else _ids_of(digests)
+
+
+def first_copies(ds: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every index, or with ``ds.drop_duplicates`` the first of each group of exact copies,
+    and the indices dropped (None when nothing is dropped by design)."""
+    if not ds.drop_duplicates:
+        return np.arange(len(ds)), None
+    _, first = np.unique(sample_ids(ds), return_index=True)
+    kept = np.sort(first)
+    return kept, np.setdiff1d(np.arange(len(ds)), kept)
 
 
 def describe_duplicates(record: dict, *, limit: int = 3) -> str:

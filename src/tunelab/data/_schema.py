@@ -23,8 +23,10 @@ class Schema:
     """The inputs and outputs of a trained model.
 
     Attributes:
-        kind: ``table`` (named feature columns), ``image`` (``(C, H, W)`` samples) or
-            ``array`` (numeric samples without column names).
+        kind: ``table`` (named feature columns), ``image`` (``(C, H, W)`` samples),
+            ``array`` (numeric samples without column names) or ``text`` (raw texts, in the
+            column ``text``; ``in_shape`` is then the fitted featurizer's, in
+            ``featurizer.json``).
         task: ``classification`` or ``regression``.
         in_shape: the shape of one sample as the model takes it.
         classes: class names in index order (classification).
@@ -33,6 +35,7 @@ class Schema:
         out_features: regression target dimensions (1 for one target).
         resize: images were resized to ``in_shape`` in training (``data.size``), so new
             images are too; otherwise an image of another size is refused.
+        text: the column of texts of new data (``text`` kind).
     """
 
     kind: str
@@ -43,11 +46,21 @@ class Schema:
     target: str | None = None
     out_features: int = 1
     resize: bool = False  # images: resized to in_shape in training (data.size), so again here
+    text: str | None = None
     version: int = SCHEMA_VERSION
 
     @classmethod
-    def of(cls, ds: Dataset, *, target: str | None = None, resize: bool = False) -> Schema:
+    def of(
+        cls,
+        ds: Dataset,
+        *,
+        target: str | None = None,
+        resize: bool = False,
+        text: str | None = None,
+    ) -> Schema:
         kind = "image" if ds.is_image else "table" if ds.feature_names else "array"
+        if ds.texts is not None:
+            kind, text = "text", text or "text"
         return cls(
             kind=kind,
             task=ds.task,
@@ -57,6 +70,7 @@ class Schema:
             target=target,
             out_features=ds.out_features if ds.task == "regression" else 1,
             resize=resize,
+            text=text,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -79,4 +93,6 @@ class Schema:
         """``(1, 28, 28)`` or ``4 columns``: what one sample is, for messages."""
         if self.kind == "table" and self.features:
             return f"{len(self.features)} columns"
+        if self.kind == "text":
+            return f"texts (column `{self.text}`)"
         return str(self.in_shape)

@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from tunelab.data._dataset import Dataset
+from tunelab.data._featurize import Featurize, TfidfOptions, check_preprocess
 from tunelab.data._tabular import TablePreprocess
 from tunelab.plugins import SOURCES, NonNegFloat, Options, load_plugins
 
@@ -106,18 +107,30 @@ class MnistData(_DataBase):
 
 
 class TableData(_DataBase):
-    """A CSV or Parquet file: one row per sample, one column is the target."""
+    """A CSV, Parquet or JSONL file: one row per sample, one column is the target."""
 
-    source: Literal["csv", "parquet"]
+    source: Literal["csv", "parquet", "jsonl"]
     path: Path
     """the file (relative to the current directory, or absolute)"""
     target: str
     """the column to predict"""
     features: list[str] | None = None
     """input columns; default every other column (not target, not groups)"""
+    text: str | None = None
+    """a column of raw texts as the input instead of features (see data.featurize)"""
+    featurize: Featurize = Field(default_factory=TfidfOptions)
+    """with `text`: how the texts become features, fitted on each training part only"""
+    duplicates: Literal["drop", "keep"] = "drop"
+    """with `text`: drop exact duplicate texts before the split (recorded in splits.json)"""
     groups: str | None = Field(None, description="column with a group label per row (group splits)")
     task: Literal["auto", "classification", "regression"] = "auto"
     """auto: classification for strings or few integer values, else regression"""
+
+    @model_validator(mode="after")
+    def _ids_kept(self) -> TableData:
+        if self.text is not None:
+            check_preprocess(self.featurize, self.preprocess)
+        return self
 
 
 class NpzData(_DataBase):
@@ -270,6 +283,11 @@ def _mnist(spec: MnistData, *, seed: int = 0) -> Dataset:
 def _table(spec: TableData, *, seed: int = 0) -> Dataset:
     from tunelab.data._files import load_table
 
+    if spec.text is not None:
+        from tunelab.data._text_table import load_text_table
+
+        return load_text_table(spec)
+
     return load_table(
         spec.path,
         fmt=spec.source,
@@ -325,6 +343,7 @@ SOURCES.register("linear", LinearData, _linear, info=BUILTINS[6])
 SOURCES.register("mnist", MnistData, _mnist, info=BUILTINS[7], own_test=True)
 SOURCES.register("csv", TableData, _table, groups=lambda o: bool(o.groups))
 SOURCES.register("parquet", TableData, _table, groups=lambda o: bool(o.groups))
+SOURCES.register("jsonl", TableData, _table, groups=lambda o: bool(o.groups))
 SOURCES.register("npz", NpzData, _npz, groups=lambda o: True)
 SOURCES.register("images", ImageFolderData, _images)
 SOURCES.register("python", PythonData, _python, own_test=True)

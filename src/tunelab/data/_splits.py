@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tunelab.data._dataset import Dataset
-from tunelab.data._leakage import describe_duplicates, find_duplicates
+from tunelab.data._leakage import describe_duplicates, find_duplicates, first_copies
 from tunelab.errors import DataError
 from tunelab.spec import CVSpec, SplitSpec
 
@@ -108,7 +108,8 @@ def fingerprint(ds: Dataset, idx: np.ndarray) -> str:
     """sha256 of the features and targets at ``idx`` (in index order), first 16 hex digits;
     for a lazy data set, of each sample's hash (computed when its samples were streamed)."""
     h = hashlib.sha256()
-    features = ds.X[idx] if ds.lazy is None else ds.lazy.digests[idx]
+    digests = ds.digests
+    features = ds.X[idx] if digests is None else digests[idx]
     h.update(np.ascontiguousarray(features).tobytes())
     h.update(np.ascontiguousarray(ds.y[idx]).tobytes())
     return h.hexdigest()[:16]
@@ -125,9 +126,9 @@ def make_splits(
     ``spec.on_duplicates`` says (see :func:`check_duplicates`).
     """
     seed = spec.seed if spec.seed is not None else seed
-    n = len(ds)
+    all_idx, removed = first_copies(ds)
+    n = len(all_idx)
     stratify = ds.task == "classification" if spec.stratify is None else spec.stratify
-    all_idx = np.arange(n)
     grouped = spec.cv is not None and spec.cv.kind == "group"
     if grouped and ds.groups is None:
         raise DataError("split.cv.kind is group but the data set has no group labels")
@@ -159,6 +160,8 @@ def make_splits(
         dev, test = _holdout(ds, all_idx, spec.test, seed, stratify, grouped, "split.test")
     else:
         dev, test = all_idx, np.empty(0, np.int64)
+    if removed is not None:
+        test = np.setdiff1d(test, removed)
 
     # then validation: one holdout fold or k folds
     if spec.cv is None:
@@ -169,7 +172,14 @@ def make_splits(
             Fold(np.sort(dev[tr]), np.sort(dev[va])) for tr, va in _cv_folds(ds, dev, spec.cv, seed)
         ]
         splits = Splits(_cv_kind(spec.cv, ds), test, folds, seed)
-    return check_duplicates(ds, splits, spec.on_duplicates)
+    splits = check_duplicates(ds, splits, spec.on_duplicates)
+    if removed is not None:
+        splits.duplicates["before_split"] = {
+            "dropped": len(removed),
+            "indices": removed.tolist(),
+            "why": "exact copies of an earlier sample (all but the first of each group)",
+        }
+    return splits
 
 
 def check_duplicates(ds: Dataset, splits: Splits, on_duplicates: str) -> Splits:

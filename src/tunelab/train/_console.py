@@ -101,7 +101,7 @@ class Console:
     def header(self, spec, ds, splits, device, path) -> None:
         if self.quiet:
             return
-        what = "x".join(map(str, ds.in_shape))
+        what = "text" if ds.texts is not None else "x".join(map(str, ds.in_shape))
         classes = f", {ds.num_classes} classes" if ds.num_classes else ""
         sizes = (
             f"train {len(splits.folds[0].train)} / val {len(splits.folds[0].val)}"

@@ -23,11 +23,13 @@ from tunelab.data import (
     Schema,
     Standardizer,
     array_features,
+    check_texts,
     frame_data,
     in_shape_of,
     new_rows,
     read_new_data,
     read_target_scale,
+    texts_frame,
 )
 from tunelab.errors import DataError, RunError
 from tunelab.models._variants import load_variant, read_variant
@@ -147,6 +149,10 @@ class Predictor:
     def new_data(self, data: Any) -> NewData:
         """Any accepted input as checked model input: a path, a DataFrame, an array or
         tensor of samples, or a torch ``Dataset`` (of samples or ``(sample, target)``)."""
+        if self.schema.kind == "text" and isinstance(data, (list, tuple, np.ndarray)):
+            texts = np.array([str(t) for t in data], dtype=object)  # a run on texts: the texts
+            check_texts(texts, "the texts to predict on")
+            return NewData(self.featurize(texts_frame(texts), "the texts to predict on"))
         if isinstance(data, (str, Path)):
             return read_new_data(data, self.schema, featurize=self.featurize)
         if hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame

@@ -163,6 +163,7 @@ def schema_of(prep: Prepared) -> Schema:
         prep.ds,
         target=getattr(data, "target", None),
         resize=getattr(data, "size", None) is not None,
+        text=getattr(data, "text", None),
     )
 
 

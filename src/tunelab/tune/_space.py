@@ -37,6 +37,9 @@ _FORBIDDEN = (
     "data.target",
     "data.features",
     "data.seed",
+    "data.text",
+    "data.featurize",  # fitted per part from the study's data set (tune model.vocab instead)
+    "data.duplicates",
     "evaluate.seal",
 )
 
