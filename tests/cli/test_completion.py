@@ -39,7 +39,7 @@ def test_bash_completes_subcommands_and_options(tmp_path):
         assert result.returncode == 0, result.stderr
         return result.stdout.split()
 
-    assert complete("tunelab t") == ["train", "tune"]
+    assert complete("tunelab t") == ["track", "train", "tune"]
     everything = complete("tunelab ")
     for command in ("train", "tune", "report", "predict", "schema", "init", "data", "curve"):
         assert command in everything, everything

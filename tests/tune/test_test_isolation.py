@@ -3,7 +3,7 @@
 The data carries its own row number as a feature (column ``ID``), so the rows behind every
 tensor that training receives can be read back from the tensor itself. Two seams of the real
 code are watched while real studies run: ``fit`` (the tensors a model is trained and validated
-on) and ``fit_stats`` (the rows preprocessing statistics are fitted on). Independently
+on) and ``fit_part`` (the rows preprocessing is fitted on). Independently
 of both, the ``preprocess.json`` of every refit must equal the statistics of exactly the
 non-test rows, and the ``splits.json`` parts must never hold a test index.
 """
@@ -60,13 +60,13 @@ def data(tmp_path) -> tuple[Path, np.ndarray]:
 
 
 class Watch:
-    """What the real ``fit`` and ``fit_stats`` were given, as sets of row numbers."""
+    """What the real ``fit`` and ``fit_part`` were given, as sets of row numbers."""
 
     def __init__(self, monkeypatch):
         self.fits: list[tuple[set[int], set[int]]] = []  # (train rows, val rows) per fit
         self.stats: list[set[int]] = []  # rows each preprocessing statistic was fitted on
         self.outer: list[set[int]] = []  # nested CV: the test part of each inner study
-        real_fit, real_stats = train_run.fit, train_run.fit_stats
+        real_fit, real_stats = train_run.fit, train_run.fit_part
         real_study = tune_nested.run_study
 
         def fit(model, train, val, *args, **kwargs):
@@ -83,7 +83,7 @@ class Watch:
             return real_study(spec, params, folder, **kwargs)
 
         monkeypatch.setattr(train_run, "fit", fit)
-        monkeypatch.setattr(train_run, "fit_stats", stats)
+        monkeypatch.setattr(train_run, "fit_part", stats)
         monkeypatch.setattr(tune_nested, "run_study", run_study)
 
     def assert_never_saw(self, test: set[int]) -> None:
