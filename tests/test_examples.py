@@ -9,6 +9,7 @@ import pytest
 from safetensors.numpy import load_file
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_linear_gd_ends_with_slope_near_2(cli, root, tmp_path):
     result = cli("train", str(root / "examples/linear_gd.yaml"), "--out", str(tmp_path / "linear"))
     assert result.returncode == 0, result.stderr
@@ -37,6 +38,7 @@ def test_mnist_cnn_textbook_numbers(cli, root, tmp_path):
     assert result.returncode == 0 and "accuracy" in result.stdout
 
 
+@pytest.mark.slow  # over 10 s each on the 2-core machine
 @pytest.mark.parametrize(("example", "floor"), [("digits_mlp", 0.9), ("breast_cancer_logreg", 0.9)])
 def test_other_examples_learn(cli, root, tmp_path, example, floor):
     result = cli(

@@ -20,6 +20,7 @@ def test_version(cli):
     assert result.stdout.startswith("tunelab 0.1.0")
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_train_then_evaluate_linear(cli, root, tmp_path):
     out = tmp_path / "runs" / "linear"
     result = cli("train", str(root / "examples/linear_gd.yaml"), "--out", str(out))
@@ -49,6 +50,7 @@ def test_train_then_evaluate_linear(cli, root, tmp_path):
     assert after["test"]["mse"]["ci"] == before["test"]["mse"]["ci"]  # same seed, same interval
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_overrides_reach_the_resolved_spec(cli, root, tmp_path):
     out = tmp_path / "r"
     result = cli(
@@ -104,6 +106,7 @@ def test_missing_data_file_names_the_path(cli, root, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_missing_spec_and_run(cli, tmp_path):
     result = cli("train", "nope.yaml")
     assert result.returncode == 2 and "spec file not found: nope.yaml" in result.stderr
@@ -163,6 +166,7 @@ def mirror(tmp_path):
     server.server_close()
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_data_download_from_a_local_mirror_then_train(cli, mirror, tmp_path):
     url, served = mirror
     sums = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in served.iterdir()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 SPEC = """\
 name: ex
 data: {source: linear, n: 40}
@@ -27,6 +29,7 @@ def test_an_unknown_executor_gets_a_did_you_mean(cli, tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_an_address_without_ray_and_ray_with_nested_cv_are_refused(cli, tmp_path):
     result = _tune(cli, tmp_path, "--address", "auto")
     assert result.returncode == 2 and "use it with --executor ray" in result.stderr

@@ -76,6 +76,7 @@ def test_root_help_lists_debug():
     assert "traceback" in line.lower()
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_debug_is_accepted_anywhere(tmp_path):
     for args in (["--debug", "train", "nope.yaml"], ["train", "nope.yaml", "--debug"]):
         result = run(*args, cwd=tmp_path)
@@ -128,6 +129,7 @@ def test_plugins_piped_gives_whole_descriptions():
     assert any(ln.split()[:1] == ["ece"] for ln in lines)
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_quiet_drops_the_epoch_lines_and_keeps_the_results(root, tmp_path):
     spec = str(root / "examples/linear_gd.yaml")
     result = run("train", spec, "--out", "r", "--set", "train.epochs=2", "-q", cwd=tmp_path)

@@ -41,6 +41,7 @@ def _project(tmp_path: Path, model: dict) -> Path:
     return folder / "spec.yaml"
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_a_model_file_next_to_the_spec_trains_without_pythonpath(tmp_path):
     spec = _project(tmp_path, {"name": "./mymodels.py:WideMLP", "width": 12})
     elsewhere = tmp_path / "elsewhere"

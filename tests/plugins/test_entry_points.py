@@ -150,6 +150,7 @@ def _write(folder: Path, spec: dict) -> Path:
     return path
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_the_plugins_are_listed(plugin_path, tmp_path):
     done = _run(["plugins"], tmp_path, plugin_path)
     assert done.returncode == 0, done.stderr
@@ -165,6 +166,7 @@ def test_the_plugins_are_listed(plugin_path, tmp_path):
     assert one.returncode == 0 and "width" in one.stdout and "32" in one.stdout
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_a_run_trains_with_the_plugin_model_metric_and_augmentation(plugin_path, tmp_path):
     spec = _write(tmp_path, SPEC)
     done = _run(["train", str(spec), "--out", "runs/plug", "--quiet"], tmp_path, plugin_path)
@@ -179,6 +181,7 @@ def test_a_run_trains_with_the_plugin_model_metric_and_augmentation(plugin_path,
     assert test["ci"]["low"] <= test["value"] <= test["ci"]["high"]
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_a_study_tunes_the_plugin_model_on_the_plugin_metric(plugin_path, tmp_path):
     spec = dict(SPEC, name="plugtune")
     spec["tune"] = {

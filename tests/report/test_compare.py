@@ -57,6 +57,7 @@ def test_different_test_parts_are_refused(runs):
         compare_runs(good, other)
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_cli_compare_json_and_text(cli, runs):
     good, _, bad, _ = runs
     result = cli("compare", str(bad.path), str(good.path), "--json")
@@ -106,6 +107,7 @@ def test_cv_interval_is_wide_when_folds_disagree_around_a_zero_mean(tmp_path):
     assert "95% CI -" in folds["verdict"]
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_compare_on_a_sealed_test_part_logs_its_look(cli, tmp_path):
     spec = DIGITS | {
         "train": DIGITS["train"] | {"epochs": 1},

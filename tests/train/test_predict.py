@@ -116,6 +116,7 @@ def test_cli_predict_writes_each_table_format(iris_run, tmp_path, cli, suffix):
     np.testing.assert_allclose(back["proba_virginica"], expected["proba_virginica"], rtol=1e-6)
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_cli_predict_npz_out_and_bad_input_exit_2_without_output(iris_run, tmp_path, cli):
     source = tmp_path / "new.csv"
     _iris_frame().to_csv(source, index=False)

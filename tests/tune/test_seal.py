@@ -102,6 +102,7 @@ def test_trials_never_touch_the_test_part(sealed):
             assert test.isdisjoint(preds["val_index"].tolist())
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_evaluate_on_test_warns_and_logs_a_second_evaluation(sealed, cli, tmp_path):
     study = copy(sealed, tmp_path)
     proc = cli("evaluate", str(study / "best"), "--split", "test")
@@ -126,6 +127,7 @@ def test_a_changed_test_split_is_refused_on_resume(sealed, cli, tmp_path):
     assert (study / "seal.json").read_bytes() == before
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_resume_of_a_finished_study_keeps_its_single_evaluation(sealed, cli, tmp_path):
     study = copy(sealed, tmp_path)
     weights = (study / "best" / "model.safetensors").read_bytes()
@@ -197,6 +199,7 @@ def test_a_spec_derived_from_a_study_names_its_seal(tmp_path):
         assert ref.fingerprint == seal["test_fingerprint"]
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_train_of_a_derived_spec_logs_its_look_and_warns(tmp_path, cli):
     study = small_study(tmp_path / "s")
     proc = cli("train", str(study / "best.yaml"), "--out", str(tmp_path / "again"), "--quiet")
@@ -240,6 +243,7 @@ def test_a_missing_study_is_a_warning_and_the_run_records_the_look(tmp_path, cli
     assert "metrics" in look and "test" in read(tmp_path / "r" / "metrics.json")
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_the_split_seed_is_fixed_when_the_study_starts(tmp_path, cli):
     space = {"seed": [3, 4], "train.optimizer.lr": [0.01, 0.05]}
     study = small_study(tmp_path / "s", tune=HOLDOUT["tune"] | {"space": space, "trials": 3})
@@ -273,6 +277,7 @@ def test_searching_a_seed_that_moves_the_split_is_refused():
         parse_space(spec.tune, spec)
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_evaluate_val_of_a_refit_warns_it_was_trained_on_those_rows(tmp_path, cli):
     study = small_study(tmp_path / "s")
     proc = cli("evaluate", str(study / "best"), "--split", "val")

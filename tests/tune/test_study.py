@@ -146,6 +146,7 @@ def test_resume_with_more_trials_continues_without_rerunning(done_study, cli, tm
     assert len(set(drawn)) == 6, drawn
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_failures_are_results(cli, tmp_path):
     """A NaN-producing lr fails its trial with the reason; the study ends normally."""
     spec = write_spec(
@@ -174,6 +175,7 @@ def test_failures_are_results(cli, tmp_path):
     assert 0 <= refit["test"]["accuracy"]["value"] <= 1  # the surviving best was refit and tested
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_all_trials_failing_exits_1_with_the_reasons(cli, tmp_path):
     spec = write_spec(
         tmp_path,
@@ -206,6 +208,7 @@ class Fragile(nn.Module):
 """
 
 
+@pytest.mark.slow  # over 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_user_model_raising_fails_the_trial_with_its_traceback(cli, tmp_path, monkeypatch):
     (tmp_path / "fragile_models.py").write_text(USER_MODULE, encoding="utf-8")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
