@@ -17,7 +17,7 @@ from tunelab.tune._open import open_study, trial_context
 from tunelab.tune._ray import run_ray
 from tunelab.tune._search import run_worker
 from tunelab.tune._space import Param
-from tunelab.tune._study import fail_interrupted, quiet_optuna
+from tunelab.tune._study import counted_trials, fail_interrupted, quiet_optuna
 from tunelab.tune._workers import run_processes, worker_payload
 
 __all__ = ["run_study"]
@@ -95,7 +95,8 @@ def _wait_for_others(opened, ctx, deadline: float | None, console: StudyConsole)
     worker is left to take it. Returns at once when no other worker takes part."""
     study, waited = opened.study, False
     while True:
-        for number in fail_interrupted(study):
+        marked = fail_interrupted(study)
+        for number in marked:
             console.note(f"trial {number} was interrupted (its worker ended): marked FAIL")
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if running:
@@ -105,7 +106,10 @@ def _wait_for_others(opened, ctx, deadline: float | None, console: StudyConsole)
             console.poll()
             time.sleep(WAIT_S)
             continue
-        if not waited:
+        # an interrupted trial marked just now or by a worker as it ended (its machine died
+        # while this one's workers finished) needs its retry as much as one marked while waiting
+        short = opened.total is not None and counted_trials(study.get_trials()) < opened.total
+        if not waited and not marked and not short:
             return
         waited = False  # nothing runs now: the retries nobody took run here
         ran = run_worker(
