@@ -57,12 +57,14 @@ def test_a_worker_with_no_reachable_database_names_host_and_port(cli, tmp_path):
     assert '"127.0.0.1", port 1 failed' in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # about 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_a_worker_needs_at_least_one_process(cli, tmp_path):
     result = cli("worker", "--storage", f"sqlite:///{tmp_path / 'x.db'}", "--study", "x",
                  "--workers", "0")  # fmt: skip
     assert result.returncode == 2 and "--workers: expected at least 1" in result.stderr
 
 
+@pytest.mark.slow  # about 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_nproc_zero_and_lbfgs_data_parallel_are_refused(cli, tmp_path):
     (tmp_path / "spec.yaml").write_text(SPEC)
     result = cli("train", "spec.yaml", "--out", "r", "--nproc", "0")

@@ -59,6 +59,7 @@ def test_help_lists_every_command_with_its_whole_description(prefix, group):
         assert _words(sub.typer_instance.info.help) in listed
 
 
+@pytest.mark.slow  # about 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_each_command_help_is_whole():
     for prefix, group in GROUPS:
         for info in group.registered_commands:

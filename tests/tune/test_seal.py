@@ -229,6 +229,7 @@ def test_train_of_a_derived_spec_logs_its_look_and_warns(tmp_path, cli):
     assert len(read(study / "seal.json")["evaluations"]) == 4
 
 
+@pytest.mark.slow  # about 10 s on the 2-core machine: the README's test command stays under 10 min
 def test_a_missing_study_is_a_warning_and_the_run_records_the_look(tmp_path, cli):
     study = small_study(tmp_path / "s")
     spec = tmp_path / "best.yaml"
