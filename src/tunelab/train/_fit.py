@@ -14,7 +14,13 @@ import torch
 
 from tunelab.evaluate import compute_metrics, greater_is_better
 from tunelab.spec import TrainSpec
-from tunelab.train._batches import batches_of, epoch_runner
+from tunelab.train._batches import (
+    batches_of,
+    cut_to_longest,
+    epoch_runner,
+    is_sequences,
+    sequence_lengths,
+)
 from tunelab.train._callbacks import Callback, Prune, Stop, check_monitors
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._losses import build_loss, on_target_scale, to_scores
@@ -145,7 +151,13 @@ def predict(
     eval mode, as float32, in batches."""
     model.eval()
     outs = []
-    if isinstance(X, torch.Tensor):
+    if is_sequences(X):  # token ids: each batch cut to its longest sequence
+        lengths, device = sequence_lengths(X), X.device
+        chunks = (
+            cut_to_longest(X[s : s + batch_size], lengths[s : s + batch_size])
+            for s in range(0, len(X), batch_size)
+        )
+    elif isinstance(X, torch.Tensor):
         device, chunks = X.device, (X[s : s + batch_size] for s in range(0, len(X), batch_size))
     else:
         device, chunks = X.device, X.chunks(batch_size)

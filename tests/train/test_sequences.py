@@ -1,0 +1,114 @@
+"""Token-id sequences: int64 from the featurizer to the model, each batch (training, every
+rank's share under DDP, evaluation) cut to its own longest sequence, and a fixed-width model
+refused for them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tunelab
+from tunelab.data import fit_part
+from tunelab.spec import load_spec
+from tunelab.train import prepare
+from tunelab.train._batches import batches_of
+from tunelab.train._fit import predict
+from tunelab.train._ranks import Ranks
+
+
+@pytest.fixture
+def news(tmp_path):
+    """Two topics of texts from 1 to 30 words, so that batches differ in their longest."""
+    rng = np.random.default_rng(0)
+    words = {"money": "bank shares market profit", "sport": "match goal team league"}
+    for topic, vocab in words.items():
+        (tmp_path / topic).mkdir()
+        for i in range(40):
+            text = " ".join(rng.choice(vocab.split(), int(rng.integers(1, 31))).tolist())
+            (tmp_path / topic / f"{i:02d}.txt").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def _spec(folder, model=None, **train):
+    return load_spec(
+        {
+            "seed": 0,
+            "data": {
+                "source": "text-folder",
+                "path": str(folder),
+                "featurize": {"kind": "tokens", "min_count": 1, "max_length": 24},
+            },
+            "model": model or {"name": "textcnn", "vocab": 16, "embed": 8, "maps": 4},
+            "train": {"epochs": 1, "batch_size": 8} | train,
+            "evaluate": {"ci": {"resamples": 0}},
+        }
+    )
+
+
+def _longest(xb: torch.Tensor) -> int:
+    real = (xb != 0).any(dim=0).nonzero()
+    return int(real.max()) + 1 if len(real) else 0
+
+
+def test_ids_stay_int64_and_every_batch_is_cut_to_its_longest(news):
+    prep = prepare(_spec(news))
+    idx = prep.splits.folds[0].train
+    stats = fit_part(prep.ds, idx, prep.spec.data.preprocess)
+    X = prep.inputs(idx, stats)
+    assert X.dtype == torch.int64 and stats.kind == "none"  # codes: never cast nor scaled
+    assert X.shape[1] == 24  # the longest text (30 words) truncated to max_length
+    y = prep.y[torch.as_tensor(idx)]
+    batches = batches_of((X, y), prep.plan, torch.Generator().manual_seed(0))
+    order = torch.randperm(len(idx), generator=torch.Generator().manual_seed(0))
+    widths = []
+    for (xb, yb), rows in zip(batches.epoch(), batches.slices(order), strict=True):
+        assert xb.dtype == torch.int64 and xb.shape[1] == max(1, _longest(xb))
+        full = X[rows]  # the same samples, nothing of them lost by the cut
+        assert torch.equal(full[:, : xb.shape[1]], xb) and not full[:, xb.shape[1] :].any()
+        assert torch.equal(yb, y[rows])
+        widths.append(xb.shape[1])
+    assert min(widths) < 24  # some batch is shorter than the longest text
+
+
+def test_each_rank_cuts_its_own_share(news):
+    prep = prepare(_spec(news))
+    idx = prep.splits.folds[0].train
+    X = prep.inputs(idx, fit_part(prep.ds, idx, prep.spec.data.preprocess))
+    y = prep.y[torch.as_tensor(idx)]
+    shares = [
+        list(batches_of((X, y), prep.plan, torch.Generator().manual_seed(3), Ranks(r, 2)).epoch())
+        for r in range(2)
+    ]
+    whole = list(batches_of((X, y), prep.plan, torch.Generator().manual_seed(3)).epoch())
+    for (a, ya), (b, yb), (xw, yw) in zip(*shares, whole, strict=True):
+        assert a.shape[1] == max(1, _longest(a)) and b.shape[1] == max(1, _longest(b))
+        assert torch.equal(torch.cat([ya, yb]), yw)
+        width = xw.shape[1]
+        padded = [torch.nn.functional.pad(t, (0, width - t.shape[1])) for t in (a, b)]
+        assert torch.equal(torch.cat(padded), xw)
+
+
+def test_evaluation_in_cut_batches_equals_the_padded_whole(news):
+    prep = prepare(_spec(news))
+    idx = np.arange(len(prep.ds))
+    X = prep.inputs(idx, fit_part(prep.ds, idx, prep.spec.data.preprocess))
+    torch.manual_seed(0)
+    from tunelab.models import build_model
+
+    model = build_model(prep.spec.model, in_shape=(24,), out_features=2).eval()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[1]))
+    with torch.no_grad():
+        out = predict(model, X, batch_size=8)
+        seen_batches, seen[:] = list(seen), []
+        whole = model(X)
+    assert len(set(seen_batches)) > 1 and max(seen_batches) <= 24
+    torch.testing.assert_close(out, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_a_fixed_width_model_is_refused_for_token_ids(news, tmp_path):
+    spec = _spec(news, model={"name": "mlp", "hidden": [8]})
+    with pytest.raises(tunelab.SpecError, match=r"model mlp takes fixed-width.*textcnn"):
+        tunelab.train(spec, out=tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()
