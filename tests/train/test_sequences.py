@@ -112,3 +112,34 @@ def test_a_fixed_width_model_is_refused_for_token_ids(news, tmp_path):
     with pytest.raises(tunelab.SpecError, match=r"model mlp takes fixed-width.*textcnn"):
         tunelab.train(spec, out=tmp_path / "run", quiet=True)
     assert not (tmp_path / "run").exists()
+
+
+def _padding(batches) -> int:
+    return sum(int((xb == 0).sum()) for xb, _ in batches.epoch())
+
+
+def test_length_buckets_pad_less_and_still_see_every_sample_once(news):
+    plain, bucketed = prepare(_spec(news)), prepare(_spec(news, bucket=4))
+    idx = plain.splits.folds[0].train
+    X = plain.inputs(idx, fit_part(plain.ds, idx, plain.spec.data.preprocess))
+    y = torch.arange(len(idx))  # each sample's position, to follow it through the order
+
+    def batches(prep, seed=0):
+        return batches_of((X, y), prep.plan, torch.Generator().manual_seed(seed))
+
+    seen = torch.cat([yb for _, yb in batches(bucketed).epoch()])
+    assert sorted(seen.tolist()) == list(range(len(idx)))  # once each, nothing dropped
+    assert _padding(batches(bucketed)) < _padding(batches(plain)) / 2
+    again = [yb.tolist() for _, yb in batches(bucketed).epoch()]
+    assert again == [yb.tolist() for _, yb in batches(bucketed).epoch()]  # seeded
+    other = [yb.tolist() for _, yb in batches(bucketed, seed=1).epoch()]
+    assert other != again
+    first = [yb.tolist() for _, yb in batches(bucketed).epoch()]
+    lengths = [(X[yb] != 0).sum(1).max().item() for yb in map(torch.tensor, first[:-1])]
+    assert lengths != sorted(lengths)  # the batches themselves are shuffled, not short-first
+
+
+def test_a_bucketed_textcnn_run_trains(news, tmp_path):
+    spec = _spec(news, bucket=4, epochs=4, optimizer={"name": "adam", "lr": 0.01})
+    run = tunelab.train(spec, out=tmp_path / "run", quiet=True)
+    assert run.metrics["test"]["accuracy"]["value"] > 0.8

@@ -78,6 +78,7 @@ class Batches:
         self.draws_augment = plan.augment is not None
         # token sequences: every batch cut to its longest (the lengths read once, here)
         self.lengths = sequence_lengths(self.X) if is_sequences(self.X) else None
+        self.bucket = plan.spec.train.bucket
 
     def order(self) -> torch.Tensor | None:
         if self.ranks is not None and self.draws_augment:
@@ -87,7 +88,25 @@ class Batches:
             self.aug_gen.manual_seed(seed + self.ranks.rank)
         if self.steps == 1:
             return None
-        return torch.randperm(self.n, device=self.device, generator=self.gen)
+        order = torch.randperm(self.n, device=self.device, generator=self.gen)
+        if self.bucket and self.lengths is not None:
+            order = self._buckets(order)
+        return order
+
+    def _buckets(self, order: torch.Tensor) -> torch.Tensor:
+        """Length bucketing: pools of ``bucket`` batches of the shuffled order, each sorted
+        by length (stable), then every full batch moved to a place drawn from the same
+        generator (the last, possibly larger, batch stays last)."""
+        where = order.cpu().numpy()
+        pool = self.bucket * self.size
+        for start in range(0, self.n, pool):
+            chunk = where[start : start + pool]
+            where[start : start + pool] = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+        full = self.steps - 1
+        moved = torch.randperm(full, generator=self.gen, device=self.gen.device).cpu().numpy()
+        blocks = where[: full * self.size].reshape(full, self.size)[moved]
+        where = np.concatenate([blocks.reshape(-1), where[full * self.size :]])
+        return torch.as_tensor(where, device=self.device)
 
     def bounds(self) -> Iterator[tuple[int, int]]:
         """Each step's ``(start, end)`` in the epoch's order."""

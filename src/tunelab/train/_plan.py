@@ -3,12 +3,10 @@
 :func:`resolve` turns the ``train`` (and ``evaluate``) sections into ready objects (the loss
 and its facts, the logged metrics with their directions, what the best epoch, early stopping
 and a plateau schedule watch, the augmentation, the device and precision) and makes every
-check that needs only the spec and the data's shape. Code behind it (``fit``, callbacks, the
-schedule) sees only the plan, so no ``SpecError`` comes from inside the training loop.
+check that needs only the spec and the data: no ``SpecError`` comes from the training loop.
 
-A tuning study resolves its spec once; a trial's spec differs in its sampled values only, so
-``resolve(trial_spec, data, reuse=study_plan)`` takes every part whose spec sections are
-unchanged from the study's plan as it is, checks included, and resolves the rest.
+A study resolves its spec once; ``resolve(trial_spec, data, reuse=study_plan)`` takes every
+part whose spec sections a trial left unchanged as it is, checks included.
 """
 
 from __future__ import annotations
@@ -23,7 +21,8 @@ import torch
 from tunelab.data import Dataset, LazyPart, Splits, Standardizer, load_dataset, make_splits
 from tunelab.errors import SpecError, did_you_mean
 from tunelab.evaluate import DEFAULT_METRICS, METRICS, Metric, get_metric
-from tunelab.plugins import LOSSES, MODELS, OPTIMIZERS
+from tunelab.models import check_inputs
+from tunelab.plugins import LOSSES, OPTIMIZERS
 from tunelab.spec import Spec
 from tunelab.train._callbacks import Callback, EarlyStopping
 from tunelab.train._fit import Watch, maximize, monitored
@@ -212,7 +211,7 @@ def resolve(
         "watch", (*_sections(spec), logged), lambda: _resolve_watch(spec, logged, counted)
     )
     augment = part("augment", cfg.augment, lambda: _resolve_augment(spec, data))
-    part("model", spec.model, lambda: _check_sequences(spec, data))
+    part("model", spec.model, lambda: check_inputs(spec.model, data))  # token ids: sequences
     facts = OPTIMIZERS.for_options(type(cfg.optimizer)).extra  # full_batch, closure, l2_in_loss
     return Plan(
         spec=spec,
@@ -308,22 +307,6 @@ def _resolve_watch(
         train_side = key if key.startswith("train_") else "train_" + key.removeprefix("val_")
         plateau = (Watch(key, up), Watch(train_side, up) if train_side in values else None)
     return Watch(*monitored(spec.train, has_val=True)), plateau, stopping
-
-
-def _check_sequences(spec: Spec, data: DataShape) -> None:
-    """Token-id sequences (variable length, cut per batch) go to a sequence model only (one
-    registered with ``sequences=True``); a fixed-width model would see ids as quantities."""
-    featurizer = getattr(data, "featurizer", None)
-    if not getattr(featurizer, "sequences", False):
-        return
-    plugin = MODELS.for_options(type(spec.model))
-    if not plugin.extra.get("sequences", False):
-        takes = [p.name for p in MODELS if p.extra.get("sequences") and p.extra.get("listed", 1)]
-        raise SpecError(
-            f"data.featurize makes token-id sequences, but model {plugin.name} takes "
-            f"fixed-width features; use a sequence model ({', '.join(takes)}) or data.featurize: "
-            "{kind: tfidf}"
-        )
 
 
 def _resolve_augment(spec: Spec, data: DataShape):
