@@ -22,12 +22,13 @@ def news(tmp_path):
     """Two topics of texts from 1 to 30 words, so that batches differ in their longest."""
     rng = np.random.default_rng(0)
     words = {"money": "bank shares market profit", "sport": "match goal team league"}
+    root = tmp_path / "news"
     for topic, vocab in words.items():
-        (tmp_path / topic).mkdir()
+        (root / topic).mkdir(parents=True)
         for i in range(40):
             text = " ".join(rng.choice(vocab.split(), int(rng.integers(1, 31))).tolist())
-            (tmp_path / topic / f"{i:02d}.txt").write_text(text, encoding="utf-8")
-    return tmp_path
+            (root / topic / f"{i:02d}.txt").write_text(text, encoding="utf-8")
+    return root
 
 
 def _spec(folder, model=None, **train):
@@ -143,3 +144,22 @@ def test_a_bucketed_textcnn_run_trains(news, tmp_path):
     spec = _spec(news, bucket=4, epochs=4, optimizer={"name": "adam", "lr": 0.01})
     run = tunelab.train(spec, out=tmp_path / "run", quiet=True)
     assert run.metrics["test"]["accuracy"]["value"] > 0.8
+
+
+@pytest.mark.slow  # a study: two trials under 3-fold CV, then the refit
+def test_a_textcnn_study_with_cv_and_buckets_refits_and_predicts(news, tmp_path):
+    spec = _spec(news, bucket=2, epochs=3, optimizer={"name": "adam", "lr": 0.01})
+    tree = spec.model_dump(mode="json", exclude_unset=True) | {
+        "split": {"test": 0.2, "cv": 3},
+        "tune": {
+            "trials": 2,
+            "sampler": "random",
+            "pruner": "none",
+            "objective": "val.accuracy",
+            "space": {"model.maps": [4, 8]},
+        },
+    }
+    result = tunelab.tune_study(tree, out=tmp_path / "study", quiet=True)
+    assert result.test_metrics["accuracy"]["value"] > 0.8
+    best = tunelab.load_run(tmp_path / "study" / "best")
+    assert best.predict(["bank shares market profit bank"]).labels.tolist() == ["money"]
