@@ -13,6 +13,7 @@ RUN_SECTIONS = [
     "curves",
     "confusion",
     "per-class",
+    "confused",
     "roc-pr",
     "calibration",
     "splits",
