@@ -105,7 +105,7 @@ def report_folders(tmp_path_factory) -> dict:
 
 TOPICS = {
     "business": ["bank", "shares", "market", "profit", "price"],
-    "sport": ["match", "goal", "team", "league", "coach"],
+    "entertainment": ["film", "music", "actor", "award", "singer"],
     "tech": ["phone", "software", "chip", "network", "web"],
 }
 # every text is long (its excerpt is cut) and holds markup that the page must show as text

@@ -153,6 +153,17 @@ return {rows: rows.map(r => Array.from(r.cells).map(c => c.textContent)),
 """
 
 
+# the boxes of the confusion matrix's class names along its predicted (x) axis
+CLASS_TICKS = """
+const figure = document.querySelector('figure[data-figure="confusion"]');
+return Array.from(figure.querySelectorAll('g[id^="xtick"] text')).map(t => {
+  const b = t.getBoundingClientRect();
+  return {text: t.textContent.trim(), left: b.left, right: b.right, top: b.top,
+          bottom: b.bottom};
+});
+"""
+
+
 def test_text_run_report_shows_the_confused_texts_as_text(browser, text_run, tmp_path, sections):
     from tunelab.report import run_info
 
@@ -164,6 +175,13 @@ def test_text_run_report_shows_the_confused_texts_as_text(browser, text_run, tmp
     for cells, row in zip(shown["rows"], rows, strict=True):
         assert cells[1:3] == [row.true, row.predicted] and cells[-1] == row.excerpt
         assert "<b>Tom & Jerry</b>" in cells[-1]  # the text's markup, shown as text
+    # the class names under the confusion matrix do not run into each other
+    names = browser.execute_script(CLASS_TICKS)
+    assert [n["text"] for n in names] == run_info(text_run).class_names
+    touching = [
+        (a["text"], b["text"]) for a, b in zip(names, names[1:], strict=False) if _overlap(a, b)
+    ]
+    assert touching == [], touching
     full_page_png(browser, _screenshot_dir(tmp_path) / "text-run-report.png")
 
 

@@ -15,7 +15,7 @@ import tunelab
 from tunelab.report import excerpt, most_confused, render_run, run_info
 from tunelab.runs import Run
 
-TOPICS = ["business", "sport", "tech"]  # the class folders of the text_run fixture (conftest)
+TOPICS = ["business", "entertainment", "tech"]  # the text_run fixture's classes (conftest)
 
 
 def test_most_confused_ranks_the_surest_mistakes_first():
