@@ -93,6 +93,8 @@ def run_texts(run: Run) -> tuple[np.ndarray | None, str | None]:
     try:
         ds = load_dataset(run.spec.data, seed=run.spec.seed)
         Splits.from_json(run.splits, ds)  # the same texts, or a DataError
-    except (TunelabError, OSError) as exc:
+    except TunelabError as exc:
         return None, f"text excerpts not shown: {exc}"
+    except Exception as exc:  # noqa: BLE001 - the rest of the page does not need the texts
+        return None, f"text excerpts not shown: {type(exc).__name__}: {exc}"
     return ds.texts, None
