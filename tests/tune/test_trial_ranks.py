@@ -9,6 +9,7 @@ reason and the study goes on; what cannot work is refused naming both keys.
 from __future__ import annotations
 
 import json
+import os
 
 import optuna
 import pytest
@@ -17,7 +18,14 @@ from optuna.trial import TrialState
 from tunelab.errors import SpecError
 from tunelab.spec import parse_spec
 from tunelab.train import prepare
-from tunelab.tune import TrialContext, build_pruner, objective_of, parse_space, run_worker
+from tunelab.tune import (
+    TrialContext,
+    build_pruner,
+    objective_of,
+    parse_space,
+    run_worker,
+    tune_study,
+)
 
 
 def tree(nproc: int, *, model=None, space=None, pruner="none", epochs=2) -> dict:
@@ -61,23 +69,35 @@ def history(folder, number: int) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-LRS = [{"train.optimizer.lr": 3e-3}, {"train.optimizer.lr": 1e-2}]
+def stored_trials(folder) -> list[optuna.trial.FrozenTrial]:
+    storage = f"sqlite:///{folder / 'study.db'}"
+    return optuna.load_study(study_name="trialnproc", storage=storage).trials
 
 
 @pytest.mark.slow
-def test_two_ranks_give_each_trial_the_value_of_one_process(tmp_path):
-    one = run_enqueued(tmp_path / "one", tree(1), LRS)
-    two = run_enqueued(tmp_path / "two", tree(2), LRS)
-    for a, b in zip(one.trials, two.trials, strict=True):
+def test_a_study_on_two_ranks_per_trial_has_the_values_of_one_process(
+    tmp_path, monkeypatch, capsys
+):
+    raw = tree(1)
+    raw["tune"] |= {"sampler": {"name": "random", "seed": 3}, "refit": False}
+    tune_study(raw, out=tmp_path / "one", quiet=True)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # 1 worker x 2 ranks on "1 core": a note
+    raw["tune"]["trial_nproc"] = 2
+    tune_study(raw, out=tmp_path / "two")
+    assert (
+        "1 worker(s) x tune.trial_nproc 2 = 2 processes on 1 CPU cores" in capsys.readouterr().out
+    )
+    one, two = stored_trials(tmp_path / "one"), stored_trials(tmp_path / "two")
+    assert len(one) == len(two) == 2
+    for a, b in zip(one, two, strict=True):
         assert a.state == b.state == TrialState.COMPLETE, b.user_attrs
         assert a.params == b.params
         assert b.value == pytest.approx(a.value, abs=1e-5)
-        assert b.intermediate_values.keys() == a.intermediate_values.keys() == set()
     for number in (0, 1):
         rows_a, rows_b = history(tmp_path / "one", number), history(tmp_path / "two", number)
         assert [r["epoch"] for r in rows_b] == [1, 2]  # rank 0's file only, once per epoch
         for ra, rb in zip(rows_a, rows_b, strict=True):
-            assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-5)
+            assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-5)  # all ranks'
             assert rb["val_accuracy"] == ra["val_accuracy"]
     assert (tmp_path / "two" / "trials" / "1" / "predictions.npz").is_file()
 
@@ -85,7 +105,9 @@ def test_two_ranks_give_each_trial_the_value_of_one_process(tmp_path):
 @pytest.mark.slow
 def test_a_pruning_decision_stops_every_rank(tmp_path):
     # trial 1's learning rate barely moves the loss: worse than trial 0 at epoch 1, pruned there
-    raw = tree(2, pruner={"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0}, epochs=3)
+    pruner = {"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0}
+    space = {"train.optimizer.lr": {"low": 1e-7, "high": 1e-2, "log": True}}
+    raw = tree(2, pruner=pruner, space=space, epochs=3)
     study = run_enqueued(
         tmp_path, raw, [{"train.optimizer.lr": 1e-2}, {"train.optimizer.lr": 1e-6}]
     )
@@ -99,18 +121,21 @@ def test_a_pruning_decision_stops_every_rank(tmp_path):
 
 FAILING = """\
 import os
+import signal
 
 import torch
 
 
 class Net(torch.nn.Module):
-    def __init__(self, fail: bool = False, in_features: int = 1, out_features: int = 1):
+    def __init__(self, fail: str = "no", in_features: int = 1, out_features: int = 1):
         super().__init__()
         self.fail, self.layer = fail, torch.nn.Linear(in_features, out_features)
 
     def forward(self, x):
-        if self.fail and os.environ.get("RANK") == "1":
+        if os.environ.get("RANK") == "1" and self.fail == "raise":
             raise ValueError("boom on rank 1")
+        if os.environ.get("RANK") == "1" and self.fail == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
         return self.layer(x.flatten(1))
 """
 
@@ -119,14 +144,23 @@ class Net(torch.nn.Module):
 def test_a_failure_on_one_rank_fails_its_trial_and_the_study_goes_on(tmp_path):
     (tmp_path / "net.py").write_text(FAILING)
     model = {"name": f"{tmp_path / 'net.py'}:Net"}
-    raw = tree(2, model=model, space={"model.fail": [False, True]}, epochs=1)
-    study = run_enqueued(tmp_path / "s", raw, [{"model.fail": True}, {"model.fail": False}])
-    failed, done = study.trials
-    assert failed.state == TrialState.FAIL and done.state == TrialState.COMPLETE
-    record = json.loads((tmp_path / "s" / "trials" / "0" / "trial.json").read_text())
-    assert record["reason"] == "rank 1 of 2: ValueError: boom on rank 1"
-    assert record["error"]["type"] == "ValueError"
+    raw = tree(2, model=model, space={"model.fail": ["no", "raise", "kill"]}, epochs=1)
+    raw["tune"]["trials"] = 3
+    enqueued = [{"model.fail": how} for how in ("raise", "kill", "no")]
+    study = run_enqueued(tmp_path / "s", raw, enqueued)
+    assert [t.state for t in study.trials] == [
+        TrialState.FAIL,
+        TrialState.FAIL,
+        TrialState.COMPLETE,
+    ]
+    raised, killed = (
+        json.loads((tmp_path / "s" / "trials" / str(n) / "trial.json").read_text()) for n in (0, 1)
+    )
+    assert raised["reason"] == "rank 1 of 2: ValueError: boom on rank 1"
+    assert raised["error"]["type"] == "ValueError"
     assert "boom on rank 1" in (tmp_path / "s" / "trials" / "0" / "traceback.txt").read_text()
+    # the killed rank is named, not its peer that lost the connection
+    assert killed["reason"] == "data-parallel rank 1 of 2 ended with signal SIGKILL"
 
 
 @pytest.mark.parametrize(
@@ -150,8 +184,6 @@ def test_a_bad_trial_nproc_is_one_clear_error(extra, message):
 
 
 def test_lbfgs_with_trial_nproc_is_refused_before_any_trial(tmp_path):
-    from tunelab.tune import tune_study
-
     raw = tree(2)
     raw["train"]["optimizer"] = {"name": "lbfgs", "lr": 0.5}
     with pytest.raises(SpecError, match=r"train.optimizer: lbfgs .*tune.trial_nproc: 2"):

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import traceback
@@ -37,6 +38,9 @@ from tunelab.errors import SpecError
 
 __all__ = ["run_ranks", "RankTrial", "refuse_parallel"]
 
+# what a rank imports besides tunelab: torch's optimizers import torch._dynamo on first use,
+# seconds a trial would pay each time its ranks start
+_TORCH_PRELOAD = ("torch", "torch.distributed", "torch._dynamo", "torch.nn.parallel", "torch.optim")
 _GRACE_S = 1.0  # after the first failure, how long the peers' messages may still arrive
 
 
@@ -96,7 +100,7 @@ def run_ranks(trial, ctx, outcome, folder: Path, *, train, describe):
     from tunelab.train import free_port, stop_processes
 
     nproc = ctx.nproc
-    mp = multiprocessing.get_context("spawn")
+    mp = _context()
     job = {
         "ctx": dataclasses.replace(ctx, prep=None),
         "ds": ctx.prep.ds,
@@ -128,6 +132,16 @@ def run_ranks(trial, ctx, outcome, folder: Path, *, train, describe):
             parent.close()
 
 
+def _context():
+    """Ranks are forked from a fork server started once per worker, a clean process (no
+    threads, no CUDA) that imported torch and the tunelab modules this worker has imported
+    (the data, metrics and training code a trial needs), so ranks start without importing."""
+    mp = multiprocessing.get_context("forkserver")
+    ours = sorted(m for m in sys.modules if m.startswith("tunelab.") and ".cli" not in m)
+    mp.set_forkserver_preload([*_TORCH_PRELOAD, "tunelab.tune._objective", *ours])
+    return mp
+
+
 def _threads(nproc: int) -> int:
     import torch
 
@@ -150,6 +164,8 @@ def _broker(trial, conns: list, procs: list, outcome, nproc: int, folder: Path):
                 del open_conns[rank]
                 continue
             if message[0] == "done":
+                for p in procs:  # the others end as rank 0 did (no collective is left)
+                    p.join(timeout=30)
                 return message[1]
             if message[0] == "error":
                 errors.append(message[1:])
@@ -223,11 +239,9 @@ def _rank_trial(job: dict, rank: int, conn):
     import torch
     import torch.distributed as dist
 
-    from tunelab.errors import raise_on_sigterm
     from tunelab.spec import parse_spec
     from tunelab.train import Prepared, resolve
 
-    raise_on_sigterm()  # the worker stops its ranks with SIGTERM
     torch.set_num_threads(job["threads"])
     world = int(os.environ["WORLD_SIZE"])
     device = torch.device(job["device"])
