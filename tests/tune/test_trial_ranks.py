@@ -93,6 +93,8 @@ def test_a_study_on_two_ranks_per_trial_has_the_values_of_one_process(
         assert a.state == b.state == TrialState.COMPLETE, b.user_attrs
         assert a.params == b.params
         assert b.value == pytest.approx(a.value, abs=1e-5)
+        assert b.user_attrs["data_parallel"] == {"world": 2, "backend": "gloo"}
+        assert "data_parallel" not in a.user_attrs
     for number in (0, 1):
         rows_a, rows_b = history(tmp_path / "one", number), history(tmp_path / "two", number)
         assert [r["epoch"] for r in rows_b] == [1, 2]  # rank 0's file only, once per epoch

@@ -2,8 +2,9 @@
 as ``tunelab train --nproc N`` trains one run (``train/_ddp.py``: the same shares of each
 global batch, loss scaling, reductions and gathered validation, so N ranks follow one process).
 
-The worker that asked the trial keeps it: it spawns the ranks (gloo on 127.0.0.1 on the CPU,
-nccl on CUDA with a GPU per rank), sends them its data set, splits and the trial's parameters,
+The worker that asked the trial keeps it: it starts the ranks (gloo on 127.0.0.1 on the CPU,
+nccl on CUDA with a GPU per rank, else gloo), forked from a fork server the worker starts once
+with torch and tunelab imported, sends them its data set, splits and the trial's parameters,
 and brokers the trial for them. Every rank runs the same fold loop on a stand-in trial
 (:class:`RankTrial`): rank 0's reports and user attributes go through a pipe to the worker,
 which calls the Optuna trial; at each pruning question rank 0 asks the worker and broadcasts
@@ -253,6 +254,8 @@ def _rank_trial(job: dict, rank: int, conn):
         if count >= world and os.environ.get("TUNELAB_DDP_BACKEND") != "gloo":
             backend = "nccl"
     dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
+    if rank == 0:  # the trial says how it was trained, as a run's env.json does
+        conn.send(("attr", "data_parallel", {"world": world, "backend": backend}))
     ctx, ds = job["ctx"], job["ds"]
     spec = parse_spec(ctx.base)
     X = torch.tensor(ds.X, dtype=torch.float32, device=device)
