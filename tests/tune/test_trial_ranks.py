@@ -190,3 +190,45 @@ def test_lbfgs_with_trial_nproc_is_refused_before_any_trial(tmp_path):
     raw["train"]["optimizer"] = {"name": "lbfgs", "lr": 0.5}
     with pytest.raises(SpecError, match=r"train.optimizer: lbfgs .*tune.trial_nproc: 2"):
         tune_study(raw, out=tmp_path / "s", quiet=True)
+
+
+LAZY = """\
+import torch
+from torch.utils.data import Dataset
+
+
+class Blobs(Dataset):
+    def __init__(self, n):
+        self.y = torch.arange(n) % 2
+        self.x = torch.randn(n, 4) + self.y[:, None].float()
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.y[i])
+
+
+def make(n):
+    return Blobs(n)
+"""
+
+
+def test_lazy_data_with_trial_nproc_is_refused_naming_both_keys(tmp_path, monkeypatch):
+    (tmp_path / "lazyblobs.py").write_text(LAZY)
+    monkeypatch.chdir(tmp_path)
+    raw = tree(2)
+    raw["data"] = {"source": "python", "factory": "lazyblobs:make", "kwargs": {"n": 80}}
+    raw["data"]["cache"] = "none"
+    with pytest.raises(SpecError, match=r"tune.trial_nproc: 2 .*lazily \(data.cache\)"):
+        tune_study(raw, out=tmp_path / "s", quiet=True)
+
+
+def test_tunelab_tune_with_trial_nproc_zero_exits_2_with_one_line(cli, tmp_path):
+    raw = tree(1)
+    raw["tune"]["trial_nproc"] = 0
+    (tmp_path / "spec.yaml").write_text(json.dumps(raw))  # JSON is YAML
+    result = cli("tune", "spec.yaml", "--out", "s")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "tune.trial_nproc" in result.stderr and "got 0" in result.stderr
+    assert "Traceback" not in result.stderr
