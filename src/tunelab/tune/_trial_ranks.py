@@ -155,7 +155,10 @@ def _broker(trial, conns: list, procs: list, outcome, nproc: int, folder: Path):
     errors: list[tuple[int, dict, str, str]] = []
     failed_at = None
     while True:
-        ready = wait([*open_conns.values(), *(p.sentinel for p in procs)], timeout=0.5)
+        waiting = [*open_conns.values(), *(p.sentinel for p in procs if p.exitcode is None)]
+        if not waiting:  # every rank ended: only the grace period is left to wait out
+            time.sleep(0.05)
+        ready = wait(waiting, timeout=0.5) if waiting else []
         for rank, conn in list(open_conns.items()):
             if conn not in ready:
                 continue
