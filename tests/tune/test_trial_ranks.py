@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from pathlib import Path
 
 import optuna
 import pytest
@@ -142,6 +144,10 @@ class Net(torch.nn.Module):
 """
 
 
+def scratch_folders() -> set:
+    return set(Path(tempfile.gettempdir()).glob("tunelab-trial-ranks-*"))
+
+
 @pytest.mark.slow
 def test_a_failure_on_one_rank_fails_its_trial_and_the_study_goes_on(tmp_path):
     (tmp_path / "net.py").write_text(FAILING)
@@ -149,7 +155,9 @@ def test_a_failure_on_one_rank_fails_its_trial_and_the_study_goes_on(tmp_path):
     raw = tree(2, model=model, space={"model.fail": ["no", "raise", "kill"]}, epochs=1)
     raw["tune"]["trials"] = 3
     enqueued = [{"model.fail": how} for how in ("raise", "kill", "no")]
+    before = scratch_folders()
     study = run_enqueued(tmp_path / "s", raw, enqueued)
+    assert scratch_folders() <= before  # the killed rank's too: the worker removes them
     assert [t.state for t in study.trials] == [
         TrialState.FAIL,
         TrialState.FAIL,

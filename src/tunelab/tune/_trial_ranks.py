@@ -9,7 +9,7 @@ and brokers the trial for them. Every rank runs the same fold loop on a stand-in
 (:class:`RankTrial`): rank 0's reports and user attributes go through a pipe to the worker,
 which calls the Optuna trial; at each pruning question rank 0 asks the worker and broadcasts
 the answer, so every rank stops at the same epoch. Rank 0 writes the trial's files and returns
-its outcome; the other ranks write into scratch folders, removed at their end. A rank that
+its outcome; the other ranks write into scratch folders the worker removes after the trial. A rank that
 raises sends its exception before it exits; the worker then stops the others and the trial
 fails with that rank's reason (a rank killed by a signal is named as the cause before the
 peers that lost it), and the study goes on.
@@ -120,6 +120,9 @@ def run_ranks(trial, ctx, outcome, folder: Path, *, train, describe):
         mp.Process(target=_rank_main, args=(job, env | {"RANK": str(r)}, pipes[r][1]))
         for r in range(nproc)
     ]
+    # the other ranks' trial folders: made and removed here, so a killed rank leaves none
+    scratch = Path(tempfile.mkdtemp(prefix="tunelab-trial-ranks-"))
+    job["scratch"] = str(scratch)
     try:
         for p in procs:
             p.start()
@@ -131,6 +134,7 @@ def run_ranks(trial, ctx, outcome, folder: Path, *, train, describe):
         stop_processes(procs)
         for parent, _ in pipes:
             parent.close()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _context():
@@ -264,11 +268,6 @@ def _rank_trial(job: dict, rank: int, conn):
     X = torch.tensor(ds.X, dtype=torch.float32, device=device)
     y = torch.tensor(ds.y, device=device)
     ctx.prep = Prepared(ds, job["splits"], X, y, resolve(spec, ds, device=device))
-    scratch = None if rank == 0 else Path(tempfile.mkdtemp(prefix=f"tunelab-trial-rank{rank}-"))
-    try:
-        folder = Path(job["folder"]) if scratch is None else scratch
-        trial = RankTrial(job["number"], rank, conn)
-        return job["train"](trial, ctx, job["outcome"], folder)
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+    folder = Path(job["folder"]) if rank == 0 else Path(job["scratch"]) / f"rank{rank}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return job["train"](RankTrial(job["number"], rank, conn), ctx, job["outcome"], folder)
