@@ -6,8 +6,10 @@ gloo on the CPU. Per trial, read off the study folder: ``trial_s`` (its whole ti
 worker, ``trial.json``), ``train_s`` (the sum of its epochs' seconds, rank 0's
 ``history.jsonl``) and their difference, the per-trial overhead (with 2 ranks: spawning them,
 sending the data, the process group; the first trial of a worker also starts the fork server
-the ranks are forked from, which imports torch and tunelab once). Reported: the medians, each
-trial's overhead, and the ratios 1 / 2.
+the ranks are forked from, which imports torch and tunelab once). Three configurations: one
+process with all the torch threads, one process with a rank's share of them (the peer with the
+same threads per process), and two ranks. Reported: the medians, each trial's overhead, the
+ratios of the one-process times to the two-rank time.
 
     python benchmarks/trial_nproc_speed.py                   # mlp on mnist-5k, 3 trials, 3 epochs
     python benchmarks/trial_nproc_speed.py --trials 2 --epochs 2
@@ -74,20 +76,29 @@ def main() -> None:
         "--json", type=Path, default=Path("benchmarks/results/trial_nproc_speed.json")
     )
     args = parser.parse_args()
+    threads = torch.get_num_threads()
+    # (label, trial_nproc, torch threads of the worker): one process with all the threads,
+    # one with a rank's share of them, and two ranks (each gets its share)
+    configs = [
+        ("one_process", 1, threads),
+        ("one_process_rank_threads", 1, max(1, threads // 2)),
+        ("two_processes", 2, threads),
+    ]
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for nproc in (1, 2):
-            folder = Path(tmp) / f"nproc-{nproc}"
+        for label, nproc, n_threads in configs:
+            torch.set_num_threads(n_threads)
+            folder = Path(tmp) / label
             raw = spec(nproc, trials=args.trials, epochs=args.epochs, batch=args.batch)
             tune_study(raw, out=folder, quiet=True)
-            rows[nproc] = study_times(folder)
-            print(f"trial_nproc {nproc}: {rows[nproc]}", flush=True)
-    ratio_trial = rows[1]["trial_s"] / rows[2]["trial_s"]
-    ratio_train = rows[1]["train_s"] / rows[2]["train_s"]
+            rows[label] = study_times(folder) | {"threads": n_threads}
+            print(f"{label} (trial_nproc {nproc}, {n_threads} threads): {rows[label]}", flush=True)
+    one, half, two = (rows[label] for label, _, _ in configs)
     print(
-        f"per trial: {rows[1]['trial_s']:.1f} s on 1 process, {rows[2]['trial_s']:.1f} s on 2 "
-        f"(overhead {rows[1]['overhead_s']:.1f} s vs {rows[2]['overhead_s']:.1f} s); "
-        f"speed-up 1/2: {ratio_trial:.2f} (trial), {ratio_train:.2f} (training epochs)"
+        f"per trial: {one['trial_s']:.2f} s on 1 process ({one['threads']} threads), "
+        f"{half['trial_s']:.2f} s on 1 process ({half['threads']} threads), "
+        f"{two['trial_s']:.2f} s on 2 ranks; overhead {two['overhead_s']:.2f} s per trial on 2 "
+        f"ranks (first trial {two['overheads_s'][0]:.1f} s) vs {one['overhead_s']:.2f} s"
     )
     result = {
         "benchmark": "trial_nproc_speed",
@@ -96,10 +107,9 @@ def main() -> None:
         "trials": args.trials,
         "epochs": args.epochs,
         "batch": args.batch,
-        "one_process": rows[1],
-        "two_processes": rows[2],
-        "ratio_trial": ratio_trial,
-        "ratio_train": ratio_train,
+        **rows,
+        "ratio_trial_one_to_two": one["trial_s"] / two["trial_s"],
+        "ratio_trial_rank_threads_to_two": half["trial_s"] / two["trial_s"],
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
