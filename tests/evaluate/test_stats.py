@@ -259,7 +259,18 @@ def test_verdict_sentences_from_the_brief() -> None:
 def test_verdict_needs_both_the_p_value_and_the_interval() -> None:
     # p below alpha but the interval crosses 0: the evidence disagrees, so no winner is named
     text = verdict("A", "B", "f1_macro", 0.01, -0.001, 0.02, 0.04, "McNemar")
-    assert text.startswith("no significant difference")
+    assert text == (
+        "no significant difference between A and B on f1_macro (difference 1.0 points, 95% CI "
+        "-0.1 to 2.0, McNemar p = 0.04); borderline: McNemar rejects but the interval does not "
+        "exclude 0"
+    )
+    # the interval excludes 0 but the test does not reject (BBC: TF-IDF against TextCNN)
+    text = verdict("A", "B", "accuracy", -0.0164, -0.0329, -0.0023, 0.0654, "McNemar")
+    assert text == (
+        "no significant difference between A and B on accuracy (difference -1.6 points, 95% CI "
+        "-3.3 to -0.2, McNemar p = 0.065); borderline: the interval excludes 0 but McNemar does "
+        "not reject"
+    )
     raw = verdict("A", "B", "mse", -0.5, -0.8, -0.2, 0.01, "paired bootstrap", level=0.9)
     assert raw == "B beats A on mse by 0.5 (90% CI 0.2 to 0.8, paired bootstrap p = 0.01)"
     worse = verdict("A", "B", "mse", 0.5, 0.2, 0.8, 0.01, "paired bootstrap")

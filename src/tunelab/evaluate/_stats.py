@@ -279,7 +279,8 @@ def verdict(
 
     A winner is named only when ``p_value < alpha`` and the interval excludes 0; otherwise the
     sentence says there is no significant difference (an absent effect is not shown, only not
-    found). Proportions in [0, 1] (accuracy, F1, ROC-AUC, ...) are shown in percentage points;
+    found), and when one of the two holds without the other it ends in "borderline: ..." naming
+    which. Proportions in [0, 1] (accuracy, F1, ROC-AUC, ...) are shown in percentage points;
     other metrics as raw differences. The winner's margin and interval are shown as improvements
     (positive); the no-difference sentence shows B - A.
 
@@ -311,11 +312,17 @@ def verdict(
     unit = " points" if points else ""
     ci = f"{round(100 * level)}% CI"
     test = f"{test_name} {_format_p(p_value)}"
-    significant = p_value < alpha and (low > 0 or high < 0)
-    if not significant or diff == 0:
+    rejects, excludes = p_value < alpha, low > 0 or high < 0
+    if not (rejects and excludes) or diff == 0:
+        # one criterion without the other is said, so a borderline case does not read as a tie
+        split = ""
+        if excludes and not rejects and diff != 0:
+            split = f"; borderline: the interval excludes 0 but {test_name} does not reject"
+        elif rejects and not excludes and diff != 0:
+            split = f"; borderline: {test_name} rejects but the interval does not exclude 0"
         return (
             f"no significant difference between {name_a} and {name_b} on {metric} "
-            f"(difference {fmt(diff)}{unit}, {ci} {fmt(low)} to {fmt(high)}, {test})"
+            f"(difference {fmt(diff)}{unit}, {ci} {fmt(low)} to {fmt(high)}, {test}){split}"
         )
     b_wins = (diff > 0) == higher_is_better
     winner, loser = (name_b, name_a) if b_wins else (name_a, name_b)
