@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from tunelab.data._preprocess import register_featurizer
+from tunelab.data._pretrained import Pretrained, PretrainedOptions
 from tunelab.errors import DataError
 from tunelab.plugins import Options
 
@@ -225,9 +226,11 @@ class TextFeaturizer:
     """What a text ``Dataset`` carries as its ``featurizer``: ``fit(rows)`` on a training
     part's rows of the ``text`` table, and only those."""
 
-    options: TfidfOptions | TokensOptions
+    options: TfidfOptions | TokensOptions | PretrainedOptions
 
-    def fit(self, rows: pd.DataFrame) -> Tfidf | Vocabulary:
+    def fit(self, rows: pd.DataFrame) -> Tfidf | Vocabulary | Pretrained:
+        if isinstance(self.options, PretrainedOptions):  # learns nothing from the rows
+            return Pretrained.fit(self.options)
         if isinstance(self.options, TokensOptions):
             return Vocabulary.fit(self.options, list(rows["text"]))
         vectorizer = _vectorizer(self.options)
@@ -242,14 +245,16 @@ class TextFeaturizer:
 
 
 def check_preprocess(featurize: Options, preprocess: Any) -> None:
-    """Word ids are codes, not quantities: ``preprocess: standardize`` is refused for them."""
-    if getattr(featurize, "kind", None) == "tokens" and preprocess == "standardize":
+    """Word and token ids are codes, not quantities: ``preprocess: standardize`` is refused
+    for them."""
+    kind = getattr(featurize, "kind", None)
+    if kind in ("tokens", "pretrained") and preprocess == "standardize":
         raise ValueError(
-            "data.featurize is tokens: word ids are never standardised; set data.preprocess: "
+            f"data.featurize is {kind}: token ids are never standardised; set data.preprocess: "
             "auto or none"
         )
 
 
-Featurize = TfidfOptions | TokensOptions  # the options data.featurize takes
+Featurize = TfidfOptions | TokensOptions | PretrainedOptions  # the options data.featurize takes
 register_featurizer("tfidf", Tfidf.from_json)
 register_featurizer("tokens", Vocabulary.from_json)
