@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from tunelab.data._preprocess import register_featurizer
 from tunelab.data._pretrained import Pretrained, PretrainedOptions
@@ -255,6 +255,19 @@ def check_preprocess(featurize: Options, preprocess: Any) -> None:
         )
 
 
-Featurize = TfidfOptions | TokensOptions | PretrainedOptions  # the options data.featurize takes
+def _featurize_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("kind", "tfidf")
+    return getattr(value, "kind", None)
+
+
+# the options data.featurize takes, told apart by kind before validating (one error, not one
+# per kind); a mapping without kind is tfidf
+Featurize = Annotated[
+    Annotated[TfidfOptions, Tag("tfidf")]
+    | Annotated[TokensOptions, Tag("tokens")]
+    | Annotated[PretrainedOptions, Tag("pretrained")],
+    Discriminator(_featurize_kind),
+]
 register_featurizer("tfidf", Tfidf.from_json)
 register_featurizer("tokens", Vocabulary.from_json)

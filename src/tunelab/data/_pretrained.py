@@ -61,22 +61,23 @@ def offline() -> None:
 
 def model_folder(path: str | Path | None, package: str | None, *, where: str) -> Path:
     """The model folder ``path``, or ``<package dir>/model`` of an installed package; a
-    missing one is a one-line error naming it."""
+    missing one is a one-line error naming it (``where``: the spec node, or "")."""
+    where = f"{where}." if where else ""
     if path is not None:
         folder = Path(path).expanduser()
         if not folder.is_dir():
-            raise DataError(f"{where}.path: model folder `{folder}` does not exist")
+            raise DataError(f"{where}path: model folder `{folder}` does not exist")
         return folder
     module = str(package).replace("-", "_")
     spec = importlib.util.find_spec(module) if module.isidentifier() else None
     if spec is None or not spec.submodule_search_locations:
         raise DataError(
-            f"{where}.package: package `{package}` is not installed (pip install {package}), "
+            f"{where}package: package `{package}` is not installed (pip install {package}), "
             "or give a folder with path:"
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not folder.is_dir():
-        raise DataError(f"{where}.package: `{package}` has no model folder `{folder}`")
+        raise DataError(f"{where}package: `{package}` has no model folder `{folder}`")
     return folder
 
 
@@ -85,11 +86,11 @@ def check_folder(path: Path | None, package: str | None, *, where: str, needs: s
     if (path is None) == (package is None):
         raise ValueError(f"give exactly one of {where}.path and {where}.package")
     try:
-        folder = model_folder(path, package, where=where)
+        folder = model_folder(path, package, where="")
     except DataError as exc:
         raise ValueError(str(exc)) from None
     if not (folder / needs).is_file():
-        raise ValueError(f"{where}: model folder `{folder}` holds no {needs}")
+        raise ValueError(f"model folder `{folder}` holds no {needs}")
 
 
 @cache
