@@ -112,15 +112,32 @@ def test_frozen_embeddings_cached_on_disk_a_hit_equals_a_miss(tmp_path, monkeypa
 
     embed = _embeddings.embed
     monkeypatch.setattr(_embeddings, "embed", counted)
-    spec = _news(tmp_path)
-    first = tunelab.train(spec, out=tmp_path / "a", quiet=True)
+    net = _encoder().eval()
+    texts = ["Shares fell.", "The match ended in a draw after extra time.", "Shares fell.", "Hi"]
+    ids = torch.as_tensor(_tokens(texts, max_length=16)[1])
+    direct = net(ids)  # no table: embedded as they come
+    net.warm(ids)
     files = list((tmp_path / "cache" / "embeddings").glob("*.safetensors"))
-    assert len(files) == 1 and computed == [24]  # a miss: every text once, written
-    second = tunelab.train(spec, out=tmp_path / "b", quiet=True)
-    assert computed == [24]  # a hit: nothing computed
+    assert len(files) == 1 and computed == [3]  # a miss: each distinct text once, written
+    missed = net.table.vectors.clone()
+    assert torch.allclose(net(ids[:, :12]), direct, atol=1e-5)  # looked up, however padded
+    net.table = None
+    net.warm(ids)
+    assert computed == [3] and torch.equal(net.table.vectors, missed)  # a hit: read, equal
+    net.cache = "memory"
+    net.warm(ids)
+    assert computed == [3, 3] and torch.equal(net.table.vectors, missed)
+    assert len(list(files[0].parent.iterdir())) == 1  # memory: nothing more written
+
+
+@pytest.mark.slow  # three runs of a 22.7M-parameter model (weights written each time)
+def test_a_run_with_the_cache_equals_one_without_and_predicts_after_loading(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNELAB_CACHE", str(tmp_path / "cache"))
+    spec = _news(tmp_path)
+    first = tunelab.train(spec, out=tmp_path / "a", quiet=True)  # computed and written
+    second = tunelab.train(spec, out=tmp_path / "b", quiet=True)  # read back
     memory = spec | {"model": spec["model"] | {"cache": "memory"}}
-    third = tunelab.train(memory, out=tmp_path / "c", quiet=True)
-    assert computed == [24, 24] and len(list(files[0].parent.iterdir())) == 1
+    third = tunelab.train(memory, out=tmp_path / "c", quiet=True)  # computed, not kept
     for run in (second, third):
         assert run.metrics == first.metrics
     texts = ["bank shares market profit", "match goal team league"]
