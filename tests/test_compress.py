@@ -191,13 +191,29 @@ def test_the_textbook_cnn_onnx_is_torch_and_int8_is_smaller_within_the_ci(tmp_pa
         "train": {"epochs": 3, "batch_size": 100, "optimizer": {"name": "adam", "lr": 1e-3}},
     }
     run = tunelab.train(spec, out=tmp_path / "run", **QUIET)
-    result = compress_run(run, ["onnx", "onnx-int8"], out=tmp_path / "out", **FAST)
-    base, onnx, int8 = result.rows
+    methods = ["onnx", "onnx-int8", "onnx-int8+conv:true"]
+    result = compress_run(run, methods, out=tmp_path / "out", **FAST)
+    base, onnx, int8, with_conv = result.rows
     assert onnx.onnx_max_abs_diff < 1e-4  # the whole test part, 1,000 images
     assert int8.size_bytes < 0.5 * base.size_bytes
     ci = base.test["accuracy"]["ci"]
     assert ci["low"] <= int8.test["accuracy"]["value"] <= ci["high"]
     assert int8.comparison["p_value"] > 0.05
+    import onnx as onnx_lib
+
+    def ops(label):
+        return {n.op_type for n in onnx_lib.load(str(result.out / label / "model.onnx")).graph.node}
+
+    # by default only the matrix products are int8; the convolution stays fp32
+    assert "MatMulInteger" in ops("onnx-int8") and "ConvInteger" not in ops("onnx-int8")
+    assert with_conv.label == "onnx-int8+convtrue" and "ConvInteger" in ops(with_conv.label)
+
+
+def test_conv_is_an_option_of_dynamic_int8_only():
+    assert parse_methods(["onnx-int8+conv:true"])[0][1].conv is True
+    for name, why in [("onnx-int8-static", "quantizes every layer"), ("onnx", "is fp32")]:
+        with pytest.raises(SpecError, match=f"conv applies to onnx-int8 only .{name} {why}"):
+            parse_methods([f"{name}+conv:true"])
 
 
 def test_pareto_front_is_the_non_dominated_points():

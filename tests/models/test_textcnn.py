@@ -24,12 +24,12 @@ def test_vocabulary_ids_padding_unknown_and_truncation():
     vocab = _vocab(["The cat sat", "the cat ran", "a dog"], min_count=2, max_length=5)
     assert vocab.words == ["cat", "the"]  # most frequent first, ties alphabetical; "a" once
     ids, unknown = vocab.transform(texts_frame(np.array(["THE cat flew", "cat " * 9])))
-    assert unknown == {} and ids.dtype == np.float32
+    assert unknown == {} and ids.dtype == np.int64
     assert ids[0].tolist() == [3, 2, OOV, PAD, PAD]  # the=3, cat=2 (ids start at 2)
     assert ids[1].tolist() == [2] * 5  # truncated to max_length
     assert _vocab(["a b c d"], min_count=1, max_size=2).words == ["a", "b"]
     again = type(vocab).from_json(json.loads(json.dumps(vocab.to_json())))
-    assert again.transform(texts_frame(np.array(["the cat"])))[0][0].tolist() == [3, 2, 0, 0, 0]
+    assert again.transform(texts_frame(np.array(["the cat"])))[0][0].tolist() == [3, 2]
     assert again.words == vocab.words and again.options == vocab.options
 
 

@@ -166,9 +166,11 @@ class Vocabulary:
     options: TokensOptions
     words: list[str]
     kind = "tokens"
+    sequences = True  # variable-length int64 rows: a sequence model's input
 
     @property
     def width(self) -> int:
+        """The longest sequence (a part's rows are as long as its longest text)."""
         return self.options.max_length
 
     @property
@@ -186,13 +188,17 @@ class Vocabulary:
         return len(self.words) + 2
 
     def transform(self, table: pd.DataFrame, *, where: str = "") -> tuple[np.ndarray, dict]:
-        """Every row's text as ``max_length`` word ids (exact in float32: the hook's
-        matrix; models take them as int64), padded with 0."""
+        """Every row's text as its word ids (int64; at most ``max_length``), padded with 0 at
+        the end to the longest row; training and prediction cut each batch to its own longest
+        (``train._batches``)."""
         index = {w: k + 2 for k, w in enumerate(self.words)}
         length = self.options.max_length
-        ids = np.zeros((len(table), length), np.float32)
-        for i, text in enumerate(table["text"]):
-            row = [index.get(w, OOV) for w in _words(text, self.options.lowercase)[:length]]
+        rows = [
+            [index.get(w, OOV) for w in _words(text, self.options.lowercase)[:length]]
+            for text in table["text"]
+        ]
+        ids = np.zeros((len(rows), max([1, *map(len, rows)])), np.int64)
+        for i, row in enumerate(rows):
             ids[i, : len(row)] = row
         return ids, {}
 
@@ -227,6 +233,11 @@ class TextFeaturizer:
     part's rows of the ``text`` table, and only those."""
 
     options: TfidfOptions | TokensOptions | PretrainedOptions
+
+    @property
+    def sequences(self) -> bool:
+        """Whether the fitted state makes token-id sequences (a sequence model's input)."""
+        return isinstance(self.options, (TokensOptions, PretrainedOptions))
 
     def fit(self, rows: pd.DataFrame) -> Tfidf | Vocabulary | Pretrained:
         if isinstance(self.options, PretrainedOptions):  # learns nothing from the rows

@@ -7,9 +7,11 @@ A model folder is a local folder (``path``) or the ``model/`` folder of an insta
 ``TRANSFORMERS_OFFLINE=1`` unless the user set them; never the network). The featurizer fits
 nothing on the training part: its state is the tokenizer's identity (folder, a hash of the
 tokenizer files, ``max_length``, the pad id), saved as JSON in ``preprocess.json``. Its
-``transform`` gives every text's token ids, truncated to ``max_length`` and padded at the end
-with the tokenizer's pad id (MiniLM: 0); a model builds its attention mask as ``ids !=
-pad_id`` (the ``encoder`` model reads the pad id from the folder's ``config.json``).
+``transform`` gives every text's token ids (``sequences``: int64, never scaled, each batch cut
+to its longest), truncated to ``max_length`` and padded at the end with the tokenizer's pad
+id, which must be 0 (MiniLM's and BERT's; the batches find a row's end by it, and a tokenizer
+padding with another id is refused); a model builds its attention mask as ``ids != pad_id``
+(the ``encoder`` model reads the pad id from the folder's ``config.json``).
 """
 
 from __future__ import annotations
@@ -152,6 +154,7 @@ class Pretrained:
     max_length: int
     pad_id: int
     kind = "pretrained"
+    sequences = True  # variable-length int64 rows: a sequence model's input
 
     @property
     def width(self) -> int:
@@ -176,11 +179,13 @@ class Pretrained:
 
     def transform(self, table: pd.DataFrame, *, where: str = "") -> tuple[np.ndarray, dict]:
         """Every row's token ids (int64), truncated to ``max_length``, padded at the end with
-        ``pad_id``."""
+        ``pad_id`` (0) to the longest row; batches are cut to their own longest
+        (``train._batches``)."""
         encoded = self.tokenizer()(
             list(table["text"]), truncation=True, max_length=self.max_length
         )["input_ids"]
-        ids = np.full((len(encoded), self.max_length), self.pad_id, np.int64)
+        width = max([1, *map(len, encoded)])
+        ids = np.full((len(encoded), width), self.pad_id, np.int64)
         for i, row in enumerate(encoded):
             ids[i, : len(row)] = row
         return ids, {}
@@ -202,9 +207,14 @@ class Pretrained:
     def fit(cls, options: PretrainedOptions) -> Pretrained:
         folder = model_folder(options.path, options.package, where="data.featurize")
         digest = files_hash(folder, TOKENIZER_FILES)
-        pad = _tokenizer(str(folder.resolve()), digest).pad_token_id
         resolved = str(folder.resolve())
-        return cls(resolved, digest, options.max_length, 0 if pad is None else int(pad))
+        pad = _tokenizer(resolved, digest).pad_token_id
+        if pad not in (None, 0):  # the batches find a row's end by its first trailing 0
+            raise DataError(
+                f"data.featurize: the tokenizer in `{folder}` pads with id {pad}; tunelab's "
+                "token batches need padding id 0 (BERT-like tokenizers)"
+            )
+        return cls(resolved, digest, options.max_length, 0)
 
 
 register_featurizer("pretrained", Pretrained.from_json)

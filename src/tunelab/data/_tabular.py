@@ -5,7 +5,8 @@ carries ``table`` (its raw feature columns, a DataFrame) and ``featurizer`` (an 
 ``fit(rows) -> state``). :func:`fit_part` is called where each training part's preprocessing
 is fitted (every CV fold, the refit, a packed fold): it fits the featurizer on that part's
 rows alone, transforms every row with the fitted state into a float32 matrix (its width may
-differ from part to part), and returns the part's :class:`Standardizer` with the state on it.
+differ from part to part; a state with ``sequences = True`` makes int64 token ids instead,
+padded with 0 at the end, never scaled), and returns the part's :class:`Standardizer` with the state on it.
 A fitted state has ``kind``, ``width``, ``names`` (its output columns), ``scaled`` (a bool per
 output column: standardised under ``scale: auto``), ``transform(table, where=...) -> (X,
 unknown)`` (``unknown``: per column, values the fit never saw) and ``to_json()``; its kind's
@@ -92,6 +93,10 @@ def fit_part(ds: Dataset, idx: np.ndarray, preprocess: str | TablePreprocess) ->
         return fit_stats(ds, idx, mode)
     state = ds.featurizer.fit(ds.table.iloc[np.asarray(idx)])
     X, _ = state.transform(ds.table, where=ds.name)
+    if getattr(state, "sequences", False):  # token ids: codes, never scaled (and stay int64)
+        stats = Standardizer("none", np.zeros(1, np.float32), np.ones(1, np.float32))
+        stats.featurizer, stats.inputs = state, X
+        return stats
     stats = fit_standardizer(X[idx], "none" if mode == "none" else "standardize")
     if mode == "auto":  # only the columns the featurizer marks (numbers, not 0/1 codes)
         kept = ~np.asarray(state.scaled, bool)

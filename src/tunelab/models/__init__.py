@@ -10,6 +10,7 @@ from tunelab._lazy import lazy_exports
 
 _EXPORTS = {
     "build_model": "_build",
+    "check_inputs": "_build",
     "LinearModel": "_linear",
     "MLPModel": "_mlp",
     "CNNModel": "_cnn",

@@ -11,7 +11,7 @@ from torch import nn
 from tunelab.models._layers import Normalize, Unscale
 from tunelab.plugins import MODELS, load_plugins
 
-__all__ = ["build_model", "BUILTIN_MODELS"]
+__all__ = ["build_model", "check_inputs", "BUILTIN_MODELS"]
 
 
 def build_model(
@@ -46,3 +46,25 @@ load_plugins()
 BUILTIN_MODELS = {
     p.options: p.build for p in MODELS if p.origin == "tunelab" and p.name in MODELS.names()
 }
+
+
+def check_inputs(model: object, data: object) -> None:
+    """Token-id sequences (variable length, cut per batch) go to a sequence model only (one
+    registered with ``sequences=True``): a fixed-width model would read ids as quantities.
+
+    Raises:
+        SpecError: naming the model and the sequence models there are.
+    """
+    featurizer = getattr(data, "featurizer", None)
+    if not getattr(featurizer, "sequences", False):
+        return
+    plugin = MODELS.for_options(type(model))
+    if not plugin.extra.get("sequences", False):
+        from tunelab.errors import SpecError
+
+        takes = [p.name for p in MODELS if p.extra.get("sequences") and p.extra.get("listed", 1)]
+        raise SpecError(
+            f"data.featurize makes token-id sequences, but model {plugin.name} takes "
+            f"fixed-width features; use a sequence model ({', '.join(takes)}) or "
+            "data.featurize: {kind: tfidf}"
+        )

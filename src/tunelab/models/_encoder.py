@@ -176,4 +176,5 @@ def encoder(spec: EncoderModel, *, in_shape: tuple[int, ...], out_features: int,
     return Encoder(spec, out_features)
 
 
-MODELS.register("encoder", EncoderModel, encoder)
+# sequences: takes variable-length token ids (each batch cut to its longest, see train._batches)
+MODELS.register("encoder", EncoderModel, encoder, sequences=True)

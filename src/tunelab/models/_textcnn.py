@@ -2,8 +2,10 @@
 Classification": word embeddings, parallel 1-D convolutions of several widths, max-over-time
 pooling, dropout, a linear layer; optionally the max-norm constraint on that layer's weights.
 
-Its input is a text's word ids (``data.featurize: {kind: tokens}``), padded with id 0: padding
-positions never win the max-over-time pooling.
+Its input is a text's word ids (``data.featurize: {kind: tokens}``), padded with id 0 at the
+end: only windows that start on a word are pooled (each text is padded with ``max(widths) - 1``
+zeros, so the last words have their windows too), so the output of a text never depends on
+how far its batch was padded.
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ class TextCNN(nn.Module):
         ids = x.long()  # (N, L) word ids, padded with 0
         real = ids != _PAD
         ids = torch.where(ids < self.vocab, ids, torch.full_like(ids, _OOV))
-        if ids.shape[1] < max(c.kernel_size[0] for c in self.convs):
-            pad = max(c.kernel_size[0] for c in self.convs) - ids.shape[1]
-            ids = nn.functional.pad(ids, (0, pad), value=_PAD)
-            real = nn.functional.pad(real, (0, pad), value=False)
+        # every window that starts on a word exists, however the batch was padded: the last
+        # word's too (zeros after it), so the output never depends on the batch's width
+        pad = max(c.kernel_size[0] for c in self.convs) - 1
+        ids = nn.functional.pad(ids, (0, pad), value=_PAD)
+        real = nn.functional.pad(real, (0, pad), value=False)
         real[:, 0] = True  # an empty text still has one window to pool
         e = self.embedding(ids).transpose(1, 2)  # (N, embed, L)
         pooled = []
@@ -97,4 +100,5 @@ def textcnn(spec: TextCNNModel, *, in_shape: tuple[int, ...], out_features: int,
     return TextCNN(spec, out_features)
 
 
-MODELS.register("textcnn", TextCNNModel, textcnn)
+# sequences: takes variable-length token ids (each batch cut to its longest, see train._batches)
+MODELS.register("textcnn", TextCNNModel, textcnn, sequences=True)

@@ -195,11 +195,13 @@ def route_model(tag: Any, value: Any) -> str | None:
     return None
 
 
-MODELS.register("custom", CustomModel, build_user_model, listed=False)
+# a user's module takes what the data is, token-id sequences too (sequences=True)
+MODELS.register("custom", CustomModel, build_user_model, listed=False, sequences=True)
 MODELS.register(
     "user",
     UserModel,
     build_user_model,
     listed=False,
+    sequences=True,
     summary="your own nn.Module: name: pkg.module:Class or ./file.py:Class",
 )

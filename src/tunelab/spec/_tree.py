@@ -184,6 +184,10 @@ class TrainSpec(_Node):
         ge=1,
         description="batch of the evaluation passes (128: a CNN's activations stay in cache)",
     )
+    bucket: int = Field(0, ge=0)
+    """token sequences: each epoch's shuffled order is cut into pools of this many batches,
+    each pool sorted by length before it is cut into batches, and the batches shuffled (less
+    padding per batch: length bucketing); 0: off"""
 
     @field_validator("loss", "optimizer", "schedule", mode="before")
     @classmethod

@@ -4,6 +4,11 @@ The batches are slices of a shuffled index tensor over data on the device (the f
 the same slices read through a DataLoader (a lazy part, see ``data._lazy``), or, under DDP, a
 rank's share of each. All draw the same permutation from the same generator, so a lazy part
 trains on the same batches, in the same order, as the same part held in memory.
+
+Token-id sequences (an integer matrix: a text's ids, padded with id 0 at the end, the only
+integer inputs tunelab makes) are padded per batch: each batch is cut to its longest sequence
+(:func:`cut_to_longest`), so a batch of short texts costs what short texts cost. Their mask is
+``ids != 0``, which the sequence models (``sequences=True`` in the model registry) derive.
 """
 
 from __future__ import annotations
@@ -22,7 +27,34 @@ if TYPE_CHECKING:
     from tunelab.data._lazy import LazyPart
     from tunelab.train._plan import Plan
 
-__all__ = ["Batches", "StreamBatches", "batches_of", "epoch_runner"]
+__all__ = [
+    "Batches",
+    "StreamBatches",
+    "batches_of",
+    "epoch_runner",
+    "is_sequences",
+    "sequence_lengths",
+    "cut_to_longest",
+]
+
+
+def is_sequences(X) -> bool:
+    """Whether ``X`` holds token-id sequences: an integer matrix (one padded row per text)."""
+    return isinstance(X, torch.Tensor) and X.ndim == 2 and not X.is_floating_point()
+
+
+def sequence_lengths(X: torch.Tensor) -> np.ndarray:
+    """Each row's length: the position after its last non-padding id (0 for an empty text),
+    on the CPU (one sync, once per part)."""
+    real = X != 0
+    last = X.shape[1] - real.flip(1).to(torch.uint8).argmax(dim=1)
+    return torch.where(real.any(dim=1), last, 0).cpu().numpy()
+
+
+def cut_to_longest(xb: torch.Tensor, lengths: np.ndarray) -> torch.Tensor:
+    """A batch of sequences cut to its longest one (``lengths``: the batch rows'; at least one
+    position is kept, for a batch of empty texts)."""
+    return xb[:, : max(1, int(lengths.max(initial=0)))]
 
 
 class Batches:
@@ -44,6 +76,9 @@ class Batches:
         self.count = n * _target_dims(self.y)  # target values per epoch (metrics' finish)
         self.aug_gen, self.scale = gen, 1.0  # per rank under DDP; the rank's loss factor
         self.draws_augment = plan.augment is not None
+        # token sequences: every batch cut to its longest (the lengths read once, here)
+        self.lengths = sequence_lengths(self.X) if is_sequences(self.X) else None
+        self.bucket = plan.spec.train.bucket
 
     def order(self) -> torch.Tensor | None:
         if self.ranks is not None and self.draws_augment:
@@ -53,32 +88,60 @@ class Batches:
             self.aug_gen.manual_seed(seed + self.ranks.rank)
         if self.steps == 1:
             return None
-        return torch.randperm(self.n, device=self.device, generator=self.gen)
+        order = torch.randperm(self.n, device=self.device, generator=self.gen)
+        if self.bucket and self.lengths is not None:
+            order = self._buckets(order)
+        return order
+
+    def _buckets(self, order: torch.Tensor) -> torch.Tensor:
+        """Length bucketing: pools of ``bucket`` batches of the shuffled order, each sorted
+        by length (stable), then every full batch moved to a place drawn from the same
+        generator (the last, possibly larger, batch stays last)."""
+        where = order.cpu().numpy()
+        pool = self.bucket * self.size
+        for start in range(0, self.n, pool):
+            chunk = where[start : start + pool]
+            where[start : start + pool] = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+        full = self.steps - 1
+        moved = torch.randperm(full, generator=self.gen, device=self.gen.device).cpu().numpy()
+        blocks = where[: full * self.size].reshape(full, self.size)[moved]
+        where = np.concatenate([blocks.reshape(-1), where[full * self.size :]])
+        return torch.as_tensor(where, device=self.device)
+
+    def bounds(self) -> Iterator[tuple[int, int]]:
+        """Each step's ``(start, end)`` in the epoch's order."""
+        for s in range(self.steps):
+            yield s * self.size, self.n if s == self.steps - 1 else (s + 1) * self.size
 
     def slices(self, order: torch.Tensor) -> Iterator[torch.Tensor]:
-        for s in range(self.steps):
-            end = self.n if s == self.steps - 1 else (s + 1) * self.size
-            yield order[s * self.size : end]
+        for start, end in self.bounds():
+            yield order[start:end]
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This epoch's ``(inputs, targets)`` batches, in a fresh order."""
         order = self.order()
-        if self.ranks is not None:
-            yield from self._shares(order)
-        elif order is None:
-            yield self.X, self.y
-        else:
-            for idx in self.slices(order):
-                yield self.X[idx], self.y[idx]
+        if order is None:  # one batch: the whole part (a rank's share of it under DDP)
+            lo, hi = self.ranks.share(self.n) if self.ranks is not None else (0, self.n)
+            if self.ranks is not None:
+                self.scale = self.ranks.scale(hi - lo, self.n)
+            yield self._cut(self.X[lo:hi], lo, hi, None), self.y[lo:hi]
+            return
+        where = order.cpu().numpy() if self.lengths is not None else None  # once an epoch
+        for start, end in self.bounds():
+            if self.ranks is not None:  # data-parallel: this rank's contiguous share
+                lo, hi = self.ranks.share(end - start)
+                self.scale = self.ranks.scale(hi - lo, end - start)
+                start, end = start + lo, start + hi
+            idx = order[start:end]
+            yield self._cut(self.X[idx], start, end, where), self.y[idx]
 
-    def _shares(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Data-parallel: this rank's contiguous share of every global batch."""
-        for idx in self.slices(order) if order is not None else [None]:
-            total = self.n if idx is None else len(idx)
-            lo, hi = self.ranks.share(total)
-            self.scale = self.ranks.scale(hi - lo, total)
-            mine = slice(lo, hi) if idx is None else idx[lo:hi]
-            yield self.X[mine], self.y[mine]
+    def _cut(self, xb: torch.Tensor, start: int, end: int, where: np.ndarray | None):
+        """Sequences cut to the batch's longest (rows ``where[start:end]`` of the part, or
+        ``start:end`` itself without an order); other inputs as they are."""
+        if self.lengths is None:
+            return xb
+        rows = slice(start, end) if where is None else where[start:end]
+        return cut_to_longest(xb, self.lengths[rows])
 
 
 class StreamBatches(Batches):

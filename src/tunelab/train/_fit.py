@@ -14,7 +14,13 @@ import torch
 
 from tunelab.evaluate import compute_metrics, greater_is_better
 from tunelab.spec import TrainSpec
-from tunelab.train._batches import batches_of, epoch_runner
+from tunelab.train._batches import (
+    batches_of,
+    cut_to_longest,
+    epoch_runner,
+    is_sequences,
+    sequence_lengths,
+)
 from tunelab.train._callbacks import Callback, Prune, Stop, check_monitors
 from tunelab.train._checkpoint import Checkpoint
 from tunelab.train._losses import build_loss, on_target_scale, to_scores
@@ -145,14 +151,34 @@ def predict(
     eval mode, as float32, in batches."""
     model.eval()
     outs = []
+    if is_sequences(X):  # token ids: by length, each batch cut to its longest, then unsorted
+        lengths = sequence_lengths(X)
+        order = np.argsort(lengths, kind="stable")
+        out = predict(model, _sorted(X, lengths, order), batch_size=batch_size, bf16=bf16)
+        return out[torch.as_tensor(np.argsort(order), device=out.device)]
     if isinstance(X, torch.Tensor):
         device, chunks = X.device, (X[s : s + batch_size] for s in range(0, len(X), batch_size))
-    else:
+    else:  # a lazy part, or sorted sequences
         device, chunks = X.device, X.chunks(batch_size)
     for xb in chunks:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             outs.append(model(xb).float())
     return torch.cat(outs) if outs else torch.empty(0, device=device)
+
+
+class _SortedSequences:
+    """Token sequences in length order, read in batches each cut to its longest."""
+
+    def __init__(self, X: torch.Tensor, lengths: np.ndarray) -> None:
+        self.X, self.lengths, self.device = X, lengths, X.device
+
+    def chunks(self, size: int):
+        for s in range(0, len(self.X), size):
+            yield cut_to_longest(self.X[s : s + size], self.lengths[s : s + size])
+
+
+def _sorted(X: torch.Tensor, lengths: np.ndarray, order: np.ndarray) -> _SortedSequences:
+    return _SortedSequences(X[torch.as_tensor(order, device=X.device)], lengths[order])
 
 
 def fit(

@@ -3,12 +3,10 @@
 :func:`resolve` turns the ``train`` (and ``evaluate``) sections into ready objects (the loss
 and its facts, the logged metrics with their directions, what the best epoch, early stopping
 and a plateau schedule watch, the augmentation, the device and precision) and makes every
-check that needs only the spec and the data's shape. Code behind it (``fit``, callbacks, the
-schedule) sees only the plan, so no ``SpecError`` comes from inside the training loop.
+check that needs only the spec and the data: no ``SpecError`` comes from the training loop.
 
-A tuning study resolves its spec once; a trial's spec differs in its sampled values only, so
-``resolve(trial_spec, data, reuse=study_plan)`` takes every part whose spec sections are
-unchanged from the study's plan as it is, checks included, and resolves the rest.
+A study resolves its spec once; ``resolve(trial_spec, data, reuse=study_plan)`` takes every
+part whose spec sections a trial left unchanged as it is, checks included.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ import torch
 from tunelab.data import Dataset, LazyPart, Splits, Standardizer, load_dataset, make_splits
 from tunelab.errors import SpecError, did_you_mean
 from tunelab.evaluate import DEFAULT_METRICS, METRICS, Metric, get_metric
+from tunelab.models import check_inputs
 from tunelab.plugins import LOSSES, OPTIMIZERS
 from tunelab.spec import Spec
 from tunelab.train._callbacks import Callback, EarlyStopping
@@ -212,6 +211,7 @@ def resolve(
         "watch", (*_sections(spec), logged), lambda: _resolve_watch(spec, logged, counted)
     )
     augment = part("augment", cfg.augment, lambda: _resolve_augment(spec, data))
+    part("model", spec.model, lambda: check_inputs(spec.model, data))  # token ids: sequences
     facts = OPTIMIZERS.for_options(type(cfg.optimizer)).extra  # full_batch, closure, l2_in_loss
     return Plan(
         spec=spec,
