@@ -20,6 +20,8 @@ model's state (``model.safetensors``) either way; the table never is.
 
 from __future__ import annotations
 
+import copy
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -65,6 +67,13 @@ class EncoderModel(Options):
 
 
 def _load(folder: Path) -> nn.Module:
+    """A fresh copy of the encoder in ``folder`` (read from disk once per process and files
+    hash: every fold and trial of a study builds its model from that copy)."""
+    return copy.deepcopy(_pristine(str(folder.resolve()), files_hash(folder, _MODEL_FILES)))
+
+
+@cache
+def _pristine(folder: str, digest: str) -> nn.Module:
     transformers = offline()
     bars = transformers.utils.logging  # no "Loading weights" bar per fold: ours only
     shown = bars.is_progress_bar_enabled()
