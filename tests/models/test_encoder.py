@@ -167,3 +167,15 @@ def test_bbc_minilm_frozen_end_to_end(cli, root, tmp_path, monkeypatch):
     assert len(list((tmp_path / "cache" / "embeddings").glob("*.safetensors"))) == 1
     metrics = json.loads((tmp_path / "bbc" / "metrics.json").read_text())
     assert metrics["test"]["accuracy"]["value"] >= 0.96  # measured 0.9695 [0.9531, 0.9836]
+
+
+def test_tied_weights_save_and_load(tmp_path):
+    from tunelab._disk import load_weights, save_weights
+
+    model = torch.nn.Sequential(torch.nn.Embedding(5, 3), torch.nn.Linear(3, 5, bias=False))
+    model[1].weight = model[0].weight  # tied, as a language model's input and output
+    save_weights(tmp_path / "w.safetensors", model.state_dict())
+    other = torch.nn.Sequential(torch.nn.Embedding(5, 3), torch.nn.Linear(3, 5, bias=False))
+    other[1].weight = other[0].weight
+    other.load_state_dict(load_weights(tmp_path / "w.safetensors"))
+    assert torch.equal(other[1].weight, model[0].weight)
