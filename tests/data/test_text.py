@@ -4,6 +4,7 @@ each training part alone, predict with the saved featurizer, and bad input throu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,17 @@ def _numeric_column(folder: Path) -> None:
     (folder / "news.csv").write_text("body,topic\n1,a\n2,b\n3,a\n", encoding="utf-8")
 
 
+def _rows_file(name: str, content: bytes) -> Callable[[Path], None]:
+    return lambda folder: (folder / name).write_bytes(content)
+
+
+ROWS = [("match goal team", "sport"), ("bank shares", "money")] * 3
+_EMPTY_JSONL = "".join(
+    json.dumps({"body": body, "topic": topic}) + "\n" for body, topic in [*ROWS, ("", "sport")]
+)
+_BLANK_CSV = "body,topic\n" + "".join(f"{b},{t}\n" for b, t in ROWS) + ",money\n"
+_LATIN1_CSV = "body,topic\n" + "".join(f"{b},{t}\n" for b, t in ROWS) + "a \xa3 price,money\n"
+TABLE = {"target": "topic", "text": "body"}
 FOLDER = {"source": "text-folder", "path": "news"}
 BAD = {
     "empty text": (_empty_text, FOLDER, "empty text in news/tech/001.txt"),
@@ -203,6 +215,21 @@ BAD = {
         _numeric_column,
         {"source": "csv", "path": "news.csv", "target": "topic", "text": "body"},
         "text column `body` of news.csv is numeric (int64)",
+    ),
+    "empty text in a column": (
+        _rows_file("news.jsonl", _EMPTY_JSONL.encode()),
+        {"source": "jsonl", "path": "news.jsonl"} | TABLE,
+        "empty text in text column `body` of news.jsonl, data row 7",
+    ),
+    "missing text in a column": (
+        _rows_file("news.csv", _BLANK_CSV.encode()),
+        {"source": "csv", "path": "news.csv"} | TABLE,
+        "text column `body` of news.csv has a missing text at row 7",
+    ),
+    "table not utf-8": (
+        _rows_file("news.csv", _LATIN1_CSV.encode("latin-1")),
+        {"source": "csv", "path": "news.csv"} | TABLE,
+        "news.csv is not utf-8 text (byte ",
     ),
 }
 

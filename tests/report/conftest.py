@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
+import yaml
 
 import tunelab
+from tunelab.cli import main
 
 # what every run report and study report must show (section ids of the page)
 RUN_SECTIONS = [
@@ -13,6 +18,7 @@ RUN_SECTIONS = [
     "curves",
     "confusion",
     "per-class",
+    "confused",
     "roc-pr",
     "calibration",
     "splits",
@@ -95,3 +101,48 @@ def report_folders(tmp_path_factory) -> dict:
     result = tunelab.tune_study(study_spec(12), out=root / "study", quiet=True)
     folders["study"] = result.path
     return folders
+
+
+TOPICS = {
+    "business": ["bank", "shares", "market", "profit", "price"],
+    "entertainment": ["film", "music", "actor", "award", "singer"],
+    "tech": ["phone", "software", "chip", "network", "web"],
+}
+# every text is long (its excerpt is cut) and holds markup that the page must show as text
+TAIL = " <b>Tom & Jerry</b> " + " ".join(["filler"] * 40)
+
+
+def _write_news(root: Path, n: int = 14) -> Path:
+    """``n`` texts per topic, each with two words of its topic and one of another: some are
+    misclassified."""
+    rng = np.random.default_rng(0)
+    names = list(TOPICS)
+    for k, topic in enumerate(names):
+        (root / topic).mkdir(parents=True)
+        for i in range(n):
+            other = TOPICS[names[(k + 1 + i % 2) % 3]]
+            words = [*rng.choice(TOPICS[topic], 2), rng.choice(other), "the", "news"]
+            (root / topic / f"{i:03d}.txt").write_text(
+                " ".join(words) + "\n\n" + TAIL, encoding="utf-8"
+            )
+    return root
+
+
+@pytest.fixture(scope="session")
+def text_run(tmp_path_factory) -> Path:
+    """A run on a text folder trained by `tunelab train` (which writes its report.html)."""
+    root = tmp_path_factory.mktemp("confused")
+    spec = {
+        "name": "news",
+        "seed": 0,
+        "data": {"source": "text-folder", "path": str(_write_news(root / "news"))},
+        "split": {"test": 0.3, "val": 0.2},
+        "model": {"name": "linear"},
+        "train": {"epochs": 6, "batch_size": 8, "optimizer": {"name": "adam", "lr": 0.1}},
+        "evaluate": {"ci": {"resamples": 0}},
+    }
+    (root / "news.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with pytest.raises(SystemExit) as done:
+        main(["train", str(root / "news.yaml"), "--out", str(root / "run"), "--quiet"])
+    assert done.value.code in (0, None)
+    return root / "run"

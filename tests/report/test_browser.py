@@ -145,6 +145,46 @@ def test_run_report_in_chromium(browser, report_folders, tmp_path, sections):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
 
 
+CONFUSED = """
+const rows = Array.from(document.querySelectorAll("#confused tbody tr"));
+return {rows: rows.map(r => Array.from(r.cells).map(c => c.textContent)),
+        markup: document.querySelectorAll("#confused td b").length,
+        toc: !!document.querySelector('nav.toc a[href="#confused"]')};
+"""
+
+
+# the boxes of the confusion matrix's class names along its predicted (x) axis
+CLASS_TICKS = """
+const figure = document.querySelector('figure[data-figure="confusion"]');
+return Array.from(figure.querySelectorAll('g[id^="xtick"] text')).map(t => {
+  const b = t.getBoundingClientRect();
+  return {text: t.textContent.trim(), left: b.left, right: b.right, top: b.top,
+          bottom: b.bottom};
+});
+"""
+
+
+def test_text_run_report_shows_the_confused_texts_as_text(browser, text_run, tmp_path, sections):
+    from tunelab.report import run_info
+
+    probe = open_report(browser, text_run / "report.html", sections["run"])
+    check_drawn(probe, sections["run"], RUN_FIGURES)
+    shown = browser.execute_script(CONFUSED)
+    rows = run_info(text_run).confused
+    assert shown["toc"] and shown["markup"] == 0 and len(shown["rows"]) == len(rows) > 0
+    for cells, row in zip(shown["rows"], rows, strict=True):
+        assert cells[1:3] == [row.true, row.predicted] and cells[-1] == row.excerpt
+        assert "<b>Tom & Jerry</b>" in cells[-1]  # the text's markup, shown as text
+    # the class names under the confusion matrix do not run into each other
+    names = browser.execute_script(CLASS_TICKS)
+    assert [n["text"] for n in names] == run_info(text_run).class_names
+    touching = [
+        (a["text"], b["text"]) for a, b in zip(names, names[1:], strict=False) if _overlap(a, b)
+    ]
+    assert touching == [], touching
+    full_page_png(browser, _screenshot_dir(tmp_path) / "text-run-report.png")
+
+
 def test_study_report_in_chromium(browser, report_folders, tmp_path, sections):
     STUDY_SECTIONS = sections["study"]
     page = write_report(report_folders["study"], tmp_path / "study.html")

@@ -49,6 +49,10 @@ def _read_table(path: Path, fmt: str) -> pd.DataFrame:
         raise DataError(
             f"{path} is empty; expected a header row and at least one data row."
         ) from None
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path} is not utf-8 text (byte {e.start}: {e.reason}); re-save it as utf-8"
+        ) from None
     except ImportError as e:
         raise DataError(
             f"reading {path} needs pyarrow: pip install 'tunelab[parquet]' ({e})."

@@ -3,7 +3,8 @@
 Each name is imported when first used (optuna and matplotlib load then). Also importable, as
 plumbing outside ``__all__``: ``dashboard_app`` (the WSGI app ``dashboard`` serves),
 ``DashboardMissing``, ``load_study``, and the row types inside ``RunInfo`` / ``StudyInfo``
-(``Part``, ``MetricRow``, ``ClassRow``, ``Curve``, ``TrialRow``).
+(``Part``, ``MetricRow``, ``ClassRow``, ``Curve``, ``Confused``, ``TrialRow``), and
+``most_confused`` / ``excerpt`` (the most confident mistakes of a part, a text's excerpt).
 """
 
 from tunelab._lazy import lazy_exports
@@ -30,6 +31,9 @@ _PLUMBING = {
     "ClassRow": "_run_info",
     "Curve": "_run_info",
     "TrialRow": "_study_info",
+    "Confused": "_confused",
+    "most_confused": "_confused",
+    "excerpt": "_confused",
 }
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS | _PLUMBING)

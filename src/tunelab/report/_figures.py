@@ -14,7 +14,7 @@ from typing import Any
 
 from tunelab.report._run_info import Curve, RunInfo
 from tunelab.report._study_info import StudyInfo
-from tunelab.report._ticks import fit_log_ticks
+from tunelab.report._ticks import fit_category_labels, fit_log_ticks
 
 __all__ = ["run_figures", "study_figures"]
 
@@ -157,12 +157,13 @@ def _confusion(info: RunInfo):
                         color="white" if m[i, j] / rows[i, 0] > 0.6 else "black",
                     )
     ticks = range(k)
-    ax.set_xticks(ticks, info.class_names, rotation=90 if k > 10 else 0)
+    ax.set_xticks(ticks, info.class_names)
     ax.set_yticks(ticks, info.class_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"confusion matrix ({info.eval_split}, row-normalised colour)")
     fig.colorbar(image, ax=ax, fraction=0.046)
+    fit_category_labels(fig, ax.xaxis)  # class names upright where level ones would touch
     return fig
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tunelab.evaluate import METRICS
+from tunelab.report._confused import Confused, most_confused, run_texts
 from tunelab.runs import Run, read_json, seal_of_run, test_evaluations
 
 __all__ = ["RunInfo", "Part", "MetricRow", "ClassRow", "Curve", "run_info"]
@@ -86,6 +87,9 @@ class RunInfo:
     diagnosis: dict | None = None
     loss_scale: str | None = None  # which scale the loss is on (a standardised target)
     seal: dict | None = None  # {"study": path, "evaluations": n} when the test part is sealed
+    # classification: the evaluated part's most confident mistakes (report/_confused.py)
+    confused: list[Confused] = field(default_factory=list)
+    confused_note: str | None = None  # why a text run's rows have no excerpts
 
 
 def run_info(path: str | Path) -> RunInfo:
@@ -127,6 +131,11 @@ def run_info(path: str | Path) -> RunInfo:
         score = preds[f"{info.eval_split}_score"]
         if task == "classification":
             _classification_views(info, y, score)
+            if f"{info.eval_split}_index" in preds:
+                texts, info.confused_note = run_texts(run)
+                info.confused = most_confused(
+                    y, score, preds[f"{info.eval_split}_index"], info.class_names, texts=texts
+                )
         else:
             info.residuals = _residuals(y, score)
     calibration = run.path / "calibration.json"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-__all__ = ["fit_log_ticks", "label_overlaps"]
+__all__ = ["fit_log_ticks", "fit_category_labels", "label_overlaps"]
 
 MANTISSAS = [(1, 2, 3, 5), (1, 2, 5), (1, 3), (1,)]
 STRIDES = (2, 3, 4, 5, 10, 20)  # decades between labelled ticks once one per decade is too many
@@ -85,3 +85,11 @@ def fit_log_ticks(fig) -> None:
             axis.set_major_formatter(FixedFormatter(_labels(ticks)))
             if _fits(fig, axis):
                 break
+
+
+def fit_category_labels(fig, axis) -> None:
+    """Stand the tick labels of a category axis (class names) upright when two level ones
+    would touch in the figure's layout."""
+    if not _fits(fig, axis):
+        for label in axis.get_majorticklabels():
+            label.set_rotation(90)

@@ -279,6 +279,12 @@ class TuneSpec(_Node):
         description="trials trained together as stacked models: off, N, or auto (measured "
         "once per study: packs 8 where that is at least 1.5x faster, e.g. an MLP on a CPU)",
     )
+    trial_nproc: int = Field(
+        1,
+        ge=1,
+        description="processes that train each trial data-parallel (DDP: gloo on CPU, nccl on "
+        "CUDA), as tunelab train --nproc does; workers x trial_nproc processes in all",
+    )
 
     @field_validator("pick", mode="before")
     @classmethod
@@ -339,6 +345,18 @@ class TuneSpec(_Node):
     def _budget(self) -> TuneSpec:
         if self.trials is None and self.timeout is None:
             raise ValueError("set tune.trials, tune.timeout or both")
+        if self.trial_nproc > 1 and self.pack not in ("off", 1):
+            raise ValueError(
+                f"tune.trial_nproc: {self.trial_nproc} trains each trial on several processes; "
+                f"tune.pack: {self.pack} trains several trials in one: set tune.pack: off or "
+                "tune.trial_nproc: 1"
+            )
+        if self.trial_nproc > 1 and self.objectives is not None:
+            raise ValueError(
+                f"tune.trial_nproc: {self.trial_nproc} cannot train a multi-objective study's "
+                "trials (tune.objectives measures each trial's costs in one process): set "
+                "tune.trial_nproc: 1"
+            )
         if self.objectives is None:
             if self.pick is not None:
                 raise ValueError("tune.pick needs tune.objectives (a multi-objective study)")

@@ -9,7 +9,8 @@ Also importable, as plumbing outside ``__all__`` (used by tune, the benchmarks a
 ``choose_epoch``, ``EpochChoice``, ``seed_summary``, ``Console``, ``format_epoch``,
 ``build_loss``, ``to_scores``, ``build_optimizer``, ``Schedule``, ``Checkpoint``,
 ``CHECKPOINT_FILE``, ``save_checkpoint``, ``load_checkpoint``, ``discard_temporaries``,
-``train_packed``, ``fit_packed``, ``Member``, ``unpackable`` (packed trials), and
+``train_packed``, ``fit_packed``, ``Member``, ``unpackable`` (packed trials), ``free_port``,
+``stop_processes`` (data-parallel processes: tune's ``trial_nproc`` starts its own), and
 ``evaluate`` (the older name of ``evaluate_run``).
 """
 
@@ -62,6 +63,8 @@ _PLUMBING = {
     "fit_packed": "_packed",
     "Member": "_packed",
     "unpackable": "_packed",
+    "free_port": "_ddp",
+    "stop_processes": "_ddp",
     "evaluate": "_evaluate_run",  # the older name of evaluate_run (the same function)
 }
 __all__ = list(_EXPORTS)

@@ -35,10 +35,10 @@ import torch
 from tunelab._disk import read_json, write_json
 from tunelab.errors import RunError, SpecError
 
-__all__ = ["launch", "run_rank"]
+__all__ = ["launch", "run_rank", "free_port", "stop_processes"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -52,7 +52,7 @@ def launch(job: dict, nproc: int) -> Path:
     if nproc < 1:
         raise SpecError(f"--nproc: expected at least 1 process; got {nproc}")
     _refuse(job)
-    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": str(nproc)}
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(nproc)}
     mp = multiprocessing.get_context("spawn")
     procs = [
         mp.Process(target=_rank_process, args=(job, env | {"RANK": str(r), "LOCAL_RANK": str(r)}))
@@ -63,7 +63,7 @@ def launch(job: dict, nproc: int) -> Path:
     try:
         failed = _watch(procs)
     except BaseException:
-        _stop(procs)
+        stop_processes(procs)
         raise
     if failed is not None:
         rank, code = failed
@@ -90,13 +90,13 @@ def _watch(procs) -> tuple[int, int] | None:
                 failed = [
                     (r, q.exitcode) for r, q in enumerate(procs) if q.exitcode not in (0, None)
                 ]
-                _stop(procs)
+                stop_processes(procs)
                 return min(failed, key=lambda f: (f[1] >= 0, f[0]))
     bad = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode != 0]
     return bad[0] if bad else None
 
 
-def _stop(procs) -> None:
+def stop_processes(procs) -> None:
     for p in procs:
         if p.is_alive():
             p.terminate()

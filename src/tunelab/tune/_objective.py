@@ -48,6 +48,7 @@ from tunelab.tune._front import FrontStop, measure_costs
 from tunelab.tune._noise import SAMPLES_ATTR
 from tunelab.tune._space import Param, sample, trial_spec
 from tunelab.tune._study import disk_trouble
+from tunelab.tune._trial_ranks import refuse_parallel, run_ranks
 
 __all__ = ["TrialContext", "Outcome", "run_trial"]
 
@@ -72,6 +73,7 @@ class TrialContext:
     stop_dominated: Any = None  # tune.stop_dominated: the rule of ``_front.FrontStop``
     measure: Any = None  # tune.measure: how latency_ms is measured
     pack: int = 1  # trials asked and trained together (tune.pack, see tune._pack)
+    nproc: int = 1  # processes that train each trial data-parallel (tune.trial_nproc)
 
     @property
     def key(self) -> str:
@@ -136,7 +138,11 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> Outcome:
     outcome = Outcome("FAIL")
     try:
         outcome.params = sample(trial, ctx.params, ctx.base)
-        outcome = _train_folds(trial, ctx, outcome, folder)
+        if ctx.nproc > 1:  # tune.trial_nproc: every rank runs _train_folds (see _trial_ranks)
+            refuse_parallel(trial_spec(ctx.base, outcome.params), nproc=ctx.nproc, lazy=False)
+            outcome = run_ranks(trial, ctx, outcome, folder, train=_train_folds, describe=_error)
+        else:
+            outcome = _train_folds(trial, ctx, outcome, folder)
     except optuna.TrialPruned as exc:
         outcome.state, outcome.reason = "PRUNED", str(exc) or "pruned"
     except Exception as exc:  # the user's model or data code: a failed trial, not a failed study

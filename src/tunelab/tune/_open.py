@@ -30,6 +30,7 @@ from tunelab.tune._samplers import build_pruner, build_sampler
 from tunelab.tune._seal import seal, with_seal
 from tunelab.tune._space import Param, fixed_seeds, grid_space, parse_space
 from tunelab.tune._study import fail_interrupted, open_storage, redact
+from tunelab.tune._trial_ranks import refuse_parallel
 
 __all__ = ["OpenStudy", "objective_of", "study_spec", "open_study", "trial_context"]
 
@@ -204,6 +205,8 @@ def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path)
     """What every trial of a worker shares, from the study's spec and prepared data."""
     metric, maximize = objective_of(spec, prep.ds.task)
     tree = spec.model_dump(mode="json")
+    nproc = spec.tune.trial_nproc
+    refuse_parallel(spec, nproc=nproc, lazy=prep.X is None)
     return TrialContext(
         tree,
         params,
@@ -219,6 +222,7 @@ def trial_context(spec: Spec, params: list[Param], prep: Prepared, folder: Path)
         stop_dominated=spec.tune.stop_dominated,
         measure=spec.tune.measure,
         pack=choose_pack(spec.tune.pack, tree, prep, folder),
+        nproc=nproc,
     )
 
 

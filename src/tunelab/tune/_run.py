@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -56,6 +57,7 @@ def run_study(
             resumed=opened.done_before if resume else None,
             interrupted=opened.interrupted,
         )
+        _warn_oversubscribed(spec, opened.prep, workers, console)
         deadline = time.time() + spec.tune.timeout if spec.tune.timeout else None
         publish(  # what `tunelab worker` on another machine needs to join
             study,
@@ -87,6 +89,18 @@ def run_study(
         for number in fail_interrupted(study):
             console.note(f"trial {number} was interrupted (its worker ended): marked FAIL")
         return finish(opened, console)
+
+
+def _warn_oversubscribed(spec: Spec, prep: Prepared, workers: int, console) -> None:
+    """On the CPU, workers x tune.trial_nproc processes over the cores run slower than fewer
+    (each rank gets at least one thread): said once, the study still runs."""
+    total = workers * spec.tune.trial_nproc
+    cores = os.cpu_count() or 1
+    if spec.tune.trial_nproc > 1 and prep.device.type == "cpu" and total > cores:
+        console.note(
+            f"{workers} worker(s) x tune.trial_nproc {spec.tune.trial_nproc} = {total} "
+            f"processes on {cores} CPU cores: they share the cores (fewer workers run faster)"
+        )
 
 
 def _wait_for_others(opened, ctx, deadline: float | None, console: StudyConsole) -> None:
