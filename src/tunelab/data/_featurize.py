@@ -261,8 +261,8 @@ def check_preprocess(featurize: Options, preprocess: Any) -> None:
     kind = getattr(featurize, "kind", None)
     if kind in ("tokens", "pretrained") and preprocess == "standardize":
         raise ValueError(
-            f"data.featurize is {kind}: token ids are never standardised; set data.preprocess: "
-            "auto or none"
+            f"data.featurize is {kind}: {'word' if kind == 'tokens' else 'token'} ids are never "
+            "standardised; set data.preprocess: auto or none"
         )
 
 
