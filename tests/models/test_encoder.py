@@ -158,7 +158,7 @@ def test_a_missing_tokenizer_folder_is_one_line_exit_2_nothing_written(cli, tmp_
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.slow  # 7-10 minutes on 2 shared CPU cores: every BBC article through MiniLM once
+@pytest.mark.slow  # 2 min on 2 CPU cores (9 shared): every BBC article through MiniLM once
 def test_bbc_minilm_frozen_end_to_end(cli, root, tmp_path, monkeypatch):
     monkeypatch.setenv("TUNELAB_CACHE", str(tmp_path / "cache"))  # computed, not read
     out = str(tmp_path / "bbc")
