@@ -137,7 +137,16 @@ def save_weights(path: Path, state_dict: dict) -> None:
     """Weights as safetensors (never pickle), written atomically."""
     from safetensors.torch import save
 
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    tensors: dict = {}
+    seen: set = set()
+    for k, v in state_dict.items():
+        v = v.detach().to("cpu").contiguous()
+        storage = v.untyped_storage().data_ptr() if v.numel() else None
+        # tied weights (views of one storage): safetensors refuses shared memory, so each
+        # later one is stored as its own copy; loading fills every tied name with it
+        tensors[k] = v.clone() if storage in seen else v
+        if storage is not None:  # an empty tensor has no storage to share
+            seen.add(storage)
     with atomic_write(path, "wb") as fh:
         fh.write(save(tensors, metadata={"format": "pt", "tunelab_format": str(FORMAT_VERSION)}))
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from tunelab.data._preprocess import register_featurizer
+from tunelab.data._pretrained import Pretrained, PretrainedOptions
 from tunelab.errors import DataError
 from tunelab.plugins import Options
 
@@ -231,14 +232,16 @@ class TextFeaturizer:
     """What a text ``Dataset`` carries as its ``featurizer``: ``fit(rows)`` on a training
     part's rows of the ``text`` table, and only those."""
 
-    options: TfidfOptions | TokensOptions
+    options: TfidfOptions | TokensOptions | PretrainedOptions
 
     @property
     def sequences(self) -> bool:
         """Whether the fitted state makes token-id sequences (a sequence model's input)."""
-        return isinstance(self.options, TokensOptions)
+        return isinstance(self.options, (TokensOptions, PretrainedOptions))
 
-    def fit(self, rows: pd.DataFrame) -> Tfidf | Vocabulary:
+    def fit(self, rows: pd.DataFrame) -> Tfidf | Vocabulary | Pretrained:
+        if isinstance(self.options, PretrainedOptions):  # learns nothing from the rows
+            return Pretrained.fit(self.options)
         if isinstance(self.options, TokensOptions):
             return Vocabulary.fit(self.options, list(rows["text"]))
         vectorizer = _vectorizer(self.options)
@@ -253,14 +256,29 @@ class TextFeaturizer:
 
 
 def check_preprocess(featurize: Options, preprocess: Any) -> None:
-    """Word ids are codes, not quantities: ``preprocess: standardize`` is refused for them."""
-    if getattr(featurize, "kind", None) == "tokens" and preprocess == "standardize":
+    """Word and token ids are codes, not quantities: ``preprocess: standardize`` is refused
+    for them."""
+    kind = getattr(featurize, "kind", None)
+    if kind in ("tokens", "pretrained") and preprocess == "standardize":
         raise ValueError(
-            "data.featurize is tokens: word ids are never standardised; set data.preprocess: "
-            "auto or none"
+            f"data.featurize is {kind}: {'word' if kind == 'tokens' else 'token'} ids are never "
+            "standardised; set data.preprocess: auto or none"
         )
 
 
-Featurize = TfidfOptions | TokensOptions  # the options data.featurize takes
+def _featurize_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("kind", "tfidf")
+    return getattr(value, "kind", None)
+
+
+# the options data.featurize takes, told apart by kind before validating (one error, not one
+# per kind); a mapping without kind is tfidf
+Featurize = Annotated[
+    Annotated[TfidfOptions, Tag("tfidf")]
+    | Annotated[TokensOptions, Tag("tokens")]
+    | Annotated[PretrainedOptions, Tag("pretrained")],
+    Discriminator(_featurize_kind),
+]
 register_featurizer("tfidf", Tfidf.from_json)
 register_featurizer("tokens", Vocabulary.from_json)

@@ -21,6 +21,7 @@ BUILTIN_MODULES = (
     "tunelab.models._mlp",
     "tunelab.models._cnn",
     "tunelab.models._textcnn",
+    "tunelab.models._encoder",
     "tunelab.models._user",
     "tunelab.train._optimizers",
     "tunelab.train._schedules",

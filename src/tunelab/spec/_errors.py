@@ -57,6 +57,8 @@ def _raw_path(loc: tuple, raw: Any) -> tuple[list[str | int], Any]:
         elif isinstance(node, list) and isinstance(seg, int):
             keys.append(seg)  # an item the input lacks (a tuple that is too short)
             node = None
+        elif isinstance(node, Mapping) and node.get("kind", "tfidf") == seg:
+            continue  # the tag of a union told apart by kind (data.featurize)
         elif seg in ("[key]",) or not isinstance(seg, str) or _is_tag(seg):
             continue
         else:
@@ -101,6 +103,7 @@ def _explain(err: dict, keys: list[str | int], node: Any) -> str:
         return f"missing required key `{path}`"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         field = "source" if keys and keys[-1] == "data" else "name"
+        field = "kind" if keys and keys[-1] == "featurize" else field
         word = _KIND_WORDS.get(
             next((str(k) for k in reversed(keys) if isinstance(k, str)), ""), field
         )

@@ -24,6 +24,7 @@ __all__ = [
     "train_fold",
     "fold_model",
     "fold_target",
+    "warm_model",
     "model_with_stats",
     "load_saved_weights",
     "evaluate_part",
@@ -88,6 +89,15 @@ def load_saved_weights(model: torch.nn.Module, path: Path) -> torch.nn.Module:
     return model
 
 
+def warm_model(prep: Prepared, model: torch.nn.Module, stats: Standardizer) -> None:
+    """A network with ``warm(inputs)`` (a frozen encoder: ``models/_encoder.py``) is given
+    every input of the data set once, before training: it computes (or reads from its cache)
+    what does not change while it trains."""
+    warm = getattr(getattr(model, "net", model), "warm", None)
+    if warm is not None and prep.X is not None:
+        warm(prep.inputs(np.arange(len(prep.ds)), stats))
+
+
 def train_fold(
     prep: Prepared,
     train_idx: np.ndarray,
@@ -113,6 +123,7 @@ def train_fold(
     stats = fit_part(prep.ds, train_idx, plan.spec.data.preprocess)
     torch.manual_seed(seed)
     model = fold_model(prep, stats, plan, fold_target(prep, train_idx, plan)).to(prep.device)
+    warm_model(prep, model, stats)
     t_idx = torch.as_tensor(train_idx, device=prep.device)
     val = None
     if val_idx is not None:

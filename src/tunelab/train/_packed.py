@@ -55,6 +55,8 @@ def unpackable(plans: Sequence[Plan]) -> str | None:
         cfg = plan.spec.train
         if plan.closure or plan.l2 or cfg.l1 or plan.augment is not None or plan.bf16:
             return "l-bfgs, l1, augmentation and bf16 are trained unpacked"
+        if getattr(plan.spec.model, "name", None) == "encoder":
+            return "a pretrained encoder is trained unpacked"
         if getattr(plan.spec.model, "batch_norm", False):
             return "batch norm (running statistics) is trained unpacked"
         if cfg.batch_size != first.spec.train.batch_size or plan.full_batch != first.full_batch:
