@@ -195,9 +195,10 @@ def test_linear_with_and_without_bias():
     assert no_bias.net[1].bias is None and n_params(no_bias) == 3
 
 
-def test_builtin_registry_covers_linear_mlp_cnn_textcnn():
+def test_builtin_registry_covers_linear_mlp_cnn_textcnn_encoder():
     assert sorted(fn.__name__ for fn in BUILTIN_MODELS.values()) == [
         "cnn",
+        "encoder",
         "linear",
         "mlp",
         "textcnn",
