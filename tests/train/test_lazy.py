@@ -137,3 +137,18 @@ def test_a_lazy_part_trains_on_the_batches_of_the_part_in_memory(folder):
     for (xa, ya), (xb, yb) in pairs:
         torch.testing.assert_close(xa, xb, rtol=0, atol=0)
         torch.testing.assert_close(ya, yb, rtol=0, atol=0)
+
+
+def test_a_read_only_sample_becomes_a_tensor_without_torchs_warning():
+    import warnings
+
+    from tunelab.data._lazy import as_input
+
+    sample = np.arange(6, dtype=np.float32).reshape(2, 3)
+    sample.flags.writeable = False  # as a memory-mapped or shared image is
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tensor = as_input(sample)
+    assert tensor.dtype == torch.float32 and tensor.tolist() == sample.tolist()
+    tensor[0, 0] = 99.0  # its own storage: the sample is untouched
+    assert sample[0, 0] == 0.0

@@ -44,7 +44,10 @@ def as_input(x: Any) -> torch.Tensor:
     """One sample's input as a float32 tensor (from a tensor, an array or a list)."""
     if isinstance(x, torch.Tensor):
         return x.detach().to(torch.float32)
-    return torch.as_tensor(np.asarray(x, dtype=np.float32))
+    array = np.asarray(x, dtype=np.float32)
+    if not array.flags.writeable:  # a read-only view (a memory map...): torch wants its own
+        array = array.copy()
+    return torch.from_numpy(array)
 
 
 class Samples(torch.utils.data.Dataset):
