@@ -32,6 +32,7 @@ from torch import nn
 from tunelab.data._pretrained import check_folder, files_hash, model_folder, offline
 from tunelab.errors import SpecError
 from tunelab.models._embeddings import EmbeddingTable, cached_table, embed, row_keys
+from tunelab.models._variants import quiet_loggers
 from tunelab.plugins import MODELS, Options
 
 __all__ = ["EncoderModel", "Encoder", "encoder"]
@@ -79,9 +80,11 @@ def _pristine(folder: str, digest: str) -> nn.Module:
     shown = bars.is_progress_bar_enabled()
     bars.disable_progress_bar()
     try:
-        return transformers.AutoModel.from_pretrained(
-            folder, local_files_only=True, use_safetensors=True
-        )
+        # transformers imports torchao when it is installed; its import notes are not the user's
+        with quiet_loggers("torch.utils._pytree", "torchao"):
+            return transformers.AutoModel.from_pretrained(
+                folder, local_files_only=True, use_safetensors=True
+            )
     except (OSError, ValueError) as exc:
         raise SpecError(f"model: cannot load the encoder in `{folder}`: {exc}") from None
     finally:
