@@ -315,10 +315,10 @@ def verdict(
     rejects, excludes = p_value < alpha, low > 0 or high < 0
     if not (rejects and excludes) or diff == 0:
         # one criterion without the other is said, so a borderline case does not read as a tie
-        split = ""
-        if excludes and not rejects and diff != 0:
+        split = ""  # (both cannot hold here unless diff == 0)
+        if excludes and diff != 0:
             split = f"; borderline: the interval excludes 0 but {test_name} does not reject"
-        elif rejects and not excludes and diff != 0:
+        elif rejects and diff != 0:
             split = f"; borderline: {test_name} rejects but the interval does not exclude 0"
         return (
             f"no significant difference between {name_a} and {name_b} on {metric} "
